@@ -1,0 +1,136 @@
+// The death certificate: what deathwatch knows about a watched process, and its JSON form
+// (schema "deathwatch.certificate/1", documented in README.md).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "deathwatch/clock.h"
+#include "deathwatch/signals.h"
+
+namespace deathwatch {
+
+inline constexpr const char* kCertificateSchema = "deathwatch.certificate/1";
+
+struct AncestorRef {
+  pid_t pid = 0;
+  std::string comm;
+};
+
+// Who sent a signal. Every field is optional: what could not be learned is null in JSON.
+struct Sender {
+  std::optional<pid_t> pid;
+  std::optional<uid_t> uid;
+  std::optional<std::string> user;
+  std::optional<std::string> comm;
+  std::optional<std::string> exe;
+  std::optional<std::vector<std::string>> cmdline;
+  std::vector<AncestorRef> ancestry;  // parent first, up to pid 1
+  std::optional<std::string> unit;    // systemd unit, when the sender runs in one
+  std::optional<std::string> cgroup;
+  // Where the identity came from and how sure it is: "procfs" (read while the sender was
+  // alive and its start time predates the signal), "siginfo" (pid/uid only: the sender had
+  // already exited or its pid was reused), "self" (the watched process itself).
+  std::string source = "siginfo";
+  std::optional<std::string> note;  // e.g. "sender outside deathwatch's pid namespace"
+
+  // "bash(2362819) <- sshd(2362800) <- systemd(1)"
+  std::string ancestry_line() const;
+  // "bash (pid 2362819, uid 0 root)"
+  std::string short_description() const;
+};
+
+struct SignalRecord {
+  WallTime time{};       // first time seen
+  WallTime last_time{};  // last time seen (equal to time when count == 1)
+  pid_t pid = 0;         // receiving process (thread group id)
+  pid_t tid = 0;         // receiving thread
+  int signo = 0;
+  int code = 0;
+  SignalOrigin origin = SignalOrigin::Other;
+  std::optional<Sender> sender;        // only for origins that name a sender
+  std::optional<std::uint64_t> fault_address;  // for fault signals
+  // Set when deathwatch forwarded a signal that was sent to deathwatch itself: the process
+  // that really asked for it.
+  std::optional<Sender> forwarded_from;
+  std::uint64_t count = 1;
+
+  // Records with the same key collapse into one entry with a count.
+  bool same_key(const SignalRecord& other) const;
+};
+
+enum class OutcomeKind { Exited, Killed, Alive, Unknown };
+
+struct Outcome {
+  OutcomeKind kind = OutcomeKind::Unknown;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  bool core_dumped = false;
+
+  bool is_normal() const { return kind == OutcomeKind::Exited && exit_code == 0; }
+  std::string describe() const;
+};
+
+enum class CauseCategory { Exit, Signal, Terminal, Oom, Crash, Kernel, Unknown };
+enum class Confidence { Certain, Likely, Unknown };
+const char* category_name(CauseCategory category);
+const char* confidence_name(Confidence confidence);
+
+struct Cause {
+  CauseCategory category = CauseCategory::Unknown;
+  std::string summary;
+  std::optional<int> signal;
+  std::optional<Sender> sender;
+  Confidence confidence = Confidence::Unknown;
+  std::vector<std::string> evidence;
+};
+
+struct Resources {
+  std::optional<long> max_rss_kib;
+  std::optional<double> user_cpu_s;
+  std::optional<double> sys_cpu_s;
+};
+
+struct ProcessInfo {
+  pid_t pid = 0;
+  std::vector<std::string> argv;
+  std::optional<std::string> exe;
+  std::optional<std::string> cwd;
+  WallTime started_at{};
+  std::optional<WallTime> ended_at;
+};
+
+struct Backend {
+  std::string name;    // "ptrace", "procfs", ...
+  bool active = false;
+  std::string detail;  // why it is off, or what it does
+};
+
+struct WatcherInfo {
+  std::string version;
+  std::vector<std::string> warnings;
+  std::vector<Backend> backends;
+};
+
+struct Certificate {
+  ProcessInfo process;
+  Outcome outcome;
+  Cause cause;
+  std::vector<SignalRecord> signals;
+  std::uint64_t signals_not_listed = 0;  // records beyond the list's bound (counted, not kept)
+  Resources resources;
+  WatcherInfo watcher;
+  bool final = false;  // false while the target runs: outcome not yet known
+};
+
+nlohmann::json to_json(const Sender& sender);
+nlohmann::json to_json(const SignalRecord& record);
+nlohmann::json to_json(const Certificate& certificate, WallTime now);
+
+}  // namespace deathwatch

@@ -1,0 +1,25 @@
+// The command line: deathwatch [OPTIONS] -- COMMAND [ARG...]
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace deathwatch {
+
+struct Options {
+  std::vector<std::string> command;
+  std::optional<std::string> output;  // -o FILE: JSON certificate
+  bool quiet = false;                 // -q: report on stderr only for abnormal deaths
+  int verbosity = 0;                  // -v, -vv: deathwatch's own diagnostics on stderr
+};
+
+// Parses argv. Returns the options, or an exit status when deathwatch should stop here
+// (--help and --version print and give 0; a usage error prints one line and gives 125).
+struct ParsedCommandLine {
+  std::optional<Options> options;
+  int exit_status = 0;
+};
+ParsedCommandLine parse_command_line(int argc, char** argv);
+
+}  // namespace deathwatch

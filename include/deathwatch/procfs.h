@@ -1,0 +1,65 @@
+// Reading a process's identity from /proc.
+//
+// Everything here races with the process exiting or its pid being reused: every reader
+// returns a Result, and read_sender() checks the start time so that a pid recycled after the
+// signal is never reported as the sender.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "deathwatch/certificate.h"
+#include "deathwatch/clock.h"
+#include "deathwatch/error.h"
+
+namespace deathwatch {
+
+// The fields of /proc/<pid>/stat that deathwatch uses.
+struct ProcStat {
+  pid_t pid = 0;
+  std::string comm;
+  char state = '?';
+  pid_t ppid = 0;
+  std::uint64_t start_ticks = 0;  // field 22: start time in clock ticks after boot
+};
+
+// Parses the text of /proc/<pid>/stat. comm may contain spaces and ')' so the parser splits
+// at the last ')'.
+std::optional<ProcStat> parse_proc_stat(std::string_view text);
+// (cgroup path and systemd unit come from libsystemd, see read_process_identity)
+// The real uid from a /proc/<pid>/status text ("Uid:\t<real>\t<eff>...").
+std::optional<uid_t> parse_status_uid(std::string_view text);
+// Thread group id from a /proc/<tid>/status text.
+std::optional<pid_t> parse_status_tgid(std::string_view text);
+// NUL-separated /proc/<pid>/cmdline into arguments.
+std::vector<std::string> split_cmdline(std::string_view raw);
+
+Result<std::string> read_text_file(const std::string& path, std::size_t limit = 1 << 16);
+Result<ProcStat> read_proc_stat(pid_t pid);
+std::optional<pid_t> read_tgid(pid_t tid);
+std::optional<std::string> read_link(const std::string& path);
+std::optional<std::string> user_name(uid_t uid);
+
+// Wall-clock start time of a process from its start ticks (boot time + ticks / CLK_TCK).
+WallTime start_time_from_ticks(std::uint64_t start_ticks);
+
+// Parent chain of `pid`, parent first, ending at pid 1 (at most `limit` entries).
+std::vector<AncestorRef> read_ancestry(pid_t pid, std::size_t limit = 32);
+
+// Identity of the process that sent a signal observed at `observed_boot_ticks`.
+// `sender_uid` is the uid the kernel put in the siginfo. When /proc/<pid> is gone, or it started
+// after the signal was observed (pid reused), or its real uid differs from sender_uid, only the
+// siginfo facts are returned (source "siginfo") with a note saying why.
+Sender read_sender(pid_t pid, uid_t sender_uid, std::uint64_t observed_boot_ticks);
+// Current CLOCK_BOOTTIME in the clock ticks of /proc/<pid>/stat field 22.
+std::uint64_t boot_ticks_now();
+
+// Identity of any live process (used for the target itself and for forwarded signals).
+Sender read_process_identity(pid_t pid);
+
+}  // namespace deathwatch

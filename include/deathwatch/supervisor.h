@@ -1,0 +1,105 @@
+// The supervisor: starts the target, runs the one event loop (deathwatch's own signals, the
+// exec report, wait statuses, flush and forward deadlines), keeps the certificate current on
+// disk and decides the cause when the target dies.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "deathwatch/certificate.h"
+#include "deathwatch/certificate_writer.h"
+#include "deathwatch/cli.h"
+#include "deathwatch/launch.h"
+#include "deathwatch/scoped_fd.h"
+#include "deathwatch/tracer.h"
+
+struct signalfd_siginfo;
+
+namespace deathwatch {
+
+// A repeat of a signal already on disk is flushed within this period (a storm of 20,000
+// signals must not mean 20,000 rewrites); the event log has every one at once.
+inline constexpr std::chrono::milliseconds kFlushPeriod{100};
+// A signal sent to deathwatch is forwarded after this delay unless the target shows its own
+// copy from the same sender first (a signal to the whole process group or cgroup reaches
+// both, and forwarding it too would deliver it twice).
+inline constexpr std::chrono::milliseconds kForwardDelay{50};
+// Distinct signal records kept in the certificate; repeats only count, more are counted.
+inline constexpr std::size_t kMaxSignalRecords = 1000;
+
+class Supervisor : public TraceObserver {
+ public:
+  Supervisor(Options options, SignalSnapshot original_signals);
+
+  // Runs the target to its end. Returns the exit status deathwatch should give; when the
+  // target died of a signal, death_signal() says which (deathwatch then dies of it too).
+  int run();
+  std::optional<int> death_signal() const { return death_signal_; }
+  const Certificate& certificate() const { return certificate_; }
+  // True when the target could not be executed (the report is then one line, not a certificate).
+  bool exec_failed() const { return exec_failed_; }
+
+  // TraceObserver
+  void on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) override;
+  void on_group_stop(pid_t tgid, int signo, bool stopped) override;
+  void on_exec(pid_t tgid) override;
+  void on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct PendingForward {
+    int signo;
+    pid_t sender_pid;
+    Sender sender;
+    Clock::time_point due;
+  };
+  // (receiver, signal, si_code, sender pid or -1, forwarded)
+  using RecordKey = std::tuple<pid_t, int, int, pid_t, bool>;
+
+  void start_target();
+  void event_loop();
+  int poll_timeout_ms() const;
+  void drain_own_signals();
+  void on_own_signal(const signalfd_siginfo& info);
+  void reap();
+  void on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage);
+  void check_exec_report();
+  void send_due_forwards();
+  void maybe_stop_with_target();
+  void add_signal_record(SignalRecord record, bool names_other_process);
+  void flush_if_due();
+  void write_certificate();
+  void warn(const std::string& message);
+  void finish();
+
+  Options options_;
+  SignalSnapshot original_signals_;
+  Certificate certificate_;
+  std::optional<CertificateWriter> writer_;
+  ScopedFd signal_fd_;
+  ScopedFd exec_report_;
+  Tracer tracer_;
+  bool traced_ = false;        // false: ptrace was refused, the target runs as a plain child
+  pid_t target_ = -1;
+  bool target_done_ = false;
+  bool exec_confirmed_ = false;
+  bool exec_failed_ = false;
+  bool target_stopped_ = false;         // the target is in a job-control stop
+  bool stop_with_target_ = false;       // a terminal stop (Ctrl+Z) asked the job to stop
+  std::optional<Sender> target_identity_;  // for signals the target sends itself
+  std::vector<PendingForward> pending_forwards_;
+  std::vector<PendingForward> forwarded_;  // sent, waiting for the target's delivery stop
+  std::map<RecordKey, std::size_t> record_index_;
+  bool dirty_ = false;
+  Clock::time_point last_flush_{};
+  std::optional<int> death_signal_;
+  int exit_status_ = 0;
+};
+
+}  // namespace deathwatch

@@ -1,0 +1,61 @@
+#include "deathwatch/cli.h"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "deathwatch/error.h"
+
+namespace deathwatch {
+
+namespace {
+
+constexpr const char* kDescription =
+    "deathwatch runs COMMAND and, when it ends, writes a death certificate: how it ended\n"
+    "(exit code or signal) and who sent the signal that ended it, with the sender's command\n"
+    "line and ancestry. The command keeps its stdio, terminal, signals and exit status.";
+
+constexpr const char* kExamples =
+    "\nExamples:\n"
+    "  deathwatch -- java -jar app.jar\n"
+    "  deathwatch -o /var/log/app.death.json -- ./flaky-script.sh\n"
+    "  deathwatch -q -o death.json -- sleep 300     # report only an abnormal death\n"
+    "\nExit status: that of COMMAND (a death by signal S is mirrored by dying of S);\n"
+    "125 deathwatch failed, 126 COMMAND cannot be executed, 127 COMMAND not found.\n";
+
+}  // namespace
+
+ParsedCommandLine parse_command_line(int argc, char** argv) {
+  CLI::App app{kDescription, "deathwatch"};
+  app.footer(kExamples);
+  Options options;
+  std::string output;
+  app.add_option("-o,--output", output, "write the JSON death certificate to FILE (kept "
+                 "whole while COMMAND runs; every signal also goes to FILE.events)")
+      ->type_name("FILE");
+  app.add_flag("-q,--quiet", options.quiet, "print the report only when COMMAND dies abnormally");
+  app.add_flag("-v,--verbose", options.verbosity, "deathwatch's own diagnostics on stderr (-vv: more)");
+  app.set_version_flag("--version", std::string("deathwatch ") + DEATHWATCH_VERSION);
+  app.add_option("command", options.command, "the command to run, after --")
+      ->type_name("COMMAND [ARG...]");
+  app.positionals_at_end();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return {std::nullopt, app.exit(e)};
+  } catch (const CLI::CallForVersion& e) {
+    return {std::nullopt, app.exit(e)};
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "deathwatch: " << e.what() << " (see deathwatch --help)\n";
+    return {std::nullopt, kExitOwnFailure};
+  }
+  if (options.command.empty()) {
+    std::cerr << "deathwatch: no command given: deathwatch [OPTIONS] -- COMMAND [ARG...]\n";
+    return {std::nullopt, kExitOwnFailure};
+  }
+  if (!output.empty()) options.output = output;
+  return {options, 0};
+}
+
+}  // namespace deathwatch

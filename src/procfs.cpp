@@ -1,0 +1,244 @@
+#include "deathwatch/procfs.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <systemd/sd-login.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "deathwatch/scoped_fd.h"
+
+namespace deathwatch {
+
+std::optional<ProcStat> parse_proc_stat(std::string_view text) {
+  const auto open = text.find('(');
+  const auto close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open)
+    return std::nullopt;
+  ProcStat st;
+  st.pid = static_cast<pid_t>(std::strtol(std::string(text.substr(0, open)).c_str(), nullptr, 10));
+  st.comm = std::string(text.substr(open + 1, close - open - 1));
+  // After ") ": field 3 (state) is index 0.
+  std::string rest(text.substr(close + 1));
+  std::vector<std::string_view> fields;
+  std::string_view view(rest);
+  std::size_t pos = 0;
+  while (pos < view.size()) {
+    while (pos < view.size() && view[pos] == ' ') ++pos;
+    const auto end = view.find(' ', pos);
+    if (pos < view.size()) fields.push_back(view.substr(pos, end == std::string_view::npos ? end : end - pos));
+    if (end == std::string_view::npos) break;
+    pos = end;
+  }
+  // fields[0] = state (field 3), fields[1] = ppid (4), fields[19] = starttime (22).
+  if (fields.size() < 20 || fields[0].empty()) return std::nullopt;
+  st.state = fields[0][0];
+  st.ppid = static_cast<pid_t>(std::strtol(std::string(fields[1]).c_str(), nullptr, 10));
+  st.start_ticks = std::strtoull(std::string(fields[19]).c_str(), nullptr, 10);
+  return st;
+}
+
+namespace {
+
+std::optional<long> status_field(std::string_view text, std::string_view key) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto eol = text.find('\n', pos);
+    const auto line = text.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
+    if (line.substr(0, key.size()) == key) {
+      return std::strtol(std::string(line.substr(key.size())).c_str(), nullptr, 10);
+    }
+    if (eol == std::string_view::npos) break;
+    pos = eol + 1;
+  }
+  return std::nullopt;
+}
+
+long clock_ticks_per_second() {
+  static const long ticks = ::sysconf(_SC_CLK_TCK);
+  return ticks > 0 ? ticks : 100;
+}
+
+}  // namespace
+
+std::optional<uid_t> parse_status_uid(std::string_view text) {
+  auto v = status_field(text, "Uid:");
+  if (!v) return std::nullopt;
+  return static_cast<uid_t>(*v);
+}
+
+std::optional<pid_t> parse_status_tgid(std::string_view text) {
+  auto v = status_field(text, "Tgid:");
+  if (!v) return std::nullopt;
+  return static_cast<pid_t>(*v);
+}
+
+std::vector<std::string> split_cmdline(std::string_view raw) {
+  std::vector<std::string> args;
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    auto nul = raw.find('\0', pos);
+    if (nul == std::string_view::npos) nul = raw.size();
+    args.emplace_back(raw.substr(pos, nul - pos));
+    pos = nul + 1;
+  }
+  return args;
+}
+
+Result<std::string> read_text_file(const std::string& path, std::size_t limit) {
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.is_open()) return SysError::from_errno("open " + path);
+  std::string out;
+  char buf[4096];
+  while (out.size() < limit) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return SysError::from_errno("read " + path);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+Result<ProcStat> read_proc_stat(pid_t pid) {
+  auto text = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return text.error();
+  auto st = parse_proc_stat(*text);
+  if (!st) return SysError{"cannot parse /proc/" + std::to_string(pid) + "/stat", 0};
+  return *st;
+}
+
+std::optional<pid_t> read_tgid(pid_t tid) {
+  auto text = read_text_file("/proc/" + std::to_string(tid) + "/status");
+  if (!text) return std::nullopt;
+  return parse_status_tgid(*text);
+}
+
+std::optional<std::string> read_link(const std::string& path) {
+  char buf[4096];
+  const ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n < 0) return std::nullopt;
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+std::optional<std::string> user_name(uid_t uid) {
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || found == nullptr)
+    return std::nullopt;
+  return std::string(found->pw_name);
+}
+
+std::uint64_t boot_ticks_now() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  const long hz = clock_ticks_per_second();
+  return static_cast<std::uint64_t>(ts.tv_sec) * hz +
+         static_cast<std::uint64_t>(ts.tv_nsec) / (1000000000L / hz);
+}
+
+WallTime start_time_from_ticks(std::uint64_t start_ticks) {
+  // Field 22 counts from boot on CLOCK_BOOTTIME; anchor it to the wall clock now.
+  const auto now = WallClock::now();
+  const std::uint64_t now_ticks = boot_ticks_now();
+  const long hz = clock_ticks_per_second();
+  const auto age = std::chrono::microseconds(
+      static_cast<long long>((now_ticks - std::min(now_ticks, start_ticks)) * 1000000 / hz));
+  return now - std::chrono::duration_cast<WallClock::duration>(age);
+}
+
+std::vector<AncestorRef> read_ancestry(pid_t pid, std::size_t limit) {
+  std::vector<AncestorRef> chain;
+  auto st = read_proc_stat(pid);
+  while (st && st->ppid > 0 && chain.size() < limit) {
+    auto parent = read_proc_stat(st->ppid);
+    if (!parent) {
+      chain.push_back({st->ppid, "?"});
+      break;
+    }
+    chain.push_back({parent->pid, parent->comm});
+    st = std::move(parent);
+  }
+  return chain;
+}
+
+namespace {
+
+// Fills everything /proc and libsystemd know of a live process into `s`.
+void fill_from_procfs(pid_t pid, const ProcStat& st, Sender& s) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  s.comm = st.comm;
+  s.exe = read_link(dir + "/exe");
+  if (auto raw = read_text_file(dir + "/cmdline")) s.cmdline = split_cmdline(*raw);
+  s.ancestry = read_ancestry(pid);
+  char* text = nullptr;
+  if (::sd_pid_get_cgroup(pid, &text) >= 0 && text) {
+    s.cgroup = text;
+    std::free(text);
+    text = nullptr;
+  }
+  if ((::sd_pid_get_unit(pid, &text) >= 0 || ::sd_pid_get_user_unit(pid, &text) >= 0) && text) {
+    s.unit = text;
+    std::free(text);
+  }
+  s.source = "procfs";
+}
+
+}  // namespace
+
+Sender read_sender(pid_t pid, uid_t sender_uid, std::uint64_t observed_boot_ticks) {
+  Sender s;
+  s.pid = pid;
+  s.uid = sender_uid;
+  s.user = user_name(sender_uid);
+  if (pid <= 0) {
+    s.pid.reset();
+    s.note = "sender outside deathwatch's pid namespace (si_pid 0)";
+    return s;
+  }
+  auto st = read_proc_stat(pid);
+  if (!st) {
+    s.note = "sender had exited before it could be read; pid and uid from siginfo";
+    return s;
+  }
+  // A process that started after the signal was observed cannot have sent it.
+  if (st->start_ticks > observed_boot_ticks + 1) {
+    s.note = "pid was reused before the sender could be read; pid and uid from siginfo";
+    return s;
+  }
+  const std::string dir = "/proc/" + std::to_string(pid);
+  if (auto status = read_text_file(dir + "/status")) {
+    auto real_uid = parse_status_uid(*status);
+    if (real_uid && *real_uid != sender_uid) {
+      s.note = "process now at that pid has uid " + std::to_string(*real_uid) +
+               ", not the sender's; pid and uid from siginfo";
+      return s;
+    }
+  }
+  fill_from_procfs(pid, *st, s);
+  if (st->state == 'Z') s.note = "sender is a zombie (exited, not yet reaped)";
+  return s;
+}
+
+Sender read_process_identity(pid_t pid) {
+  Sender s;
+  s.pid = pid;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  if (auto status = read_text_file(dir + "/status")) {
+    if (auto uid = parse_status_uid(*status)) {
+      s.uid = *uid;
+      s.user = user_name(*uid);
+    }
+  }
+  if (auto st = read_proc_stat(pid)) fill_from_procfs(pid, *st, s);
+  return s;
+}
+
+}  // namespace deathwatch

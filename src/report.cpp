@@ -1,0 +1,99 @@
+#include "deathwatch/report.h"
+
+#include <cstdio>
+
+namespace deathwatch {
+
+namespace {
+
+struct Style {
+  Colour colour;
+  std::string apply(const char* code, const std::string& text) const {
+    return colour == Colour::On ? std::string("\033[") + code + "m" + text + "\033[0m" : text;
+  }
+  std::string bold(const std::string& t) const { return apply("1", t); }
+  std::string red(const std::string& t) const { return apply("1;31", t); }
+  std::string green(const std::string& t) const { return apply("32", t); }
+  std::string dim(const std::string& t) const { return apply("2", t); }
+};
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
+
+std::string duration(double s) {
+  char buf[64];
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.3fs", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%dm%04.1fs", static_cast<int>(s / 60), s - 60 * static_cast<int>(s / 60));
+  else
+    std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(s / 60) % 60);
+  return buf;
+}
+
+std::string clock_of(WallTime t) {
+  // "HH:MM:SS.mmm" of the RFC 3339 stamp.
+  const std::string full = format_rfc3339(t);
+  return full.substr(11, 12);
+}
+
+std::string sender_brief(const SignalRecord& r) {
+  if (r.forwarded_from) return "via deathwatch from " + r.forwarded_from->short_description();
+  if (r.sender) {
+    if (r.sender->source == "self") return "from itself";
+    return "from " + r.sender->short_description();
+  }
+  return std::string("(") + origin_name(r.origin) + ")";
+}
+
+}  // namespace
+
+std::string render_report(const Certificate& c, Colour colour) {
+  const Style s{colour};
+  std::string out;
+  const double runtime =
+      seconds_between(c.process.started_at, c.process.ended_at.value_or(WallClock::now()));
+  out += s.bold("deathwatch: ") + join(c.process.argv) + " (pid " + std::to_string(c.process.pid) +
+         ") ran " + duration(runtime) + "\n";
+  const bool normal = c.outcome.is_normal();
+  out += "  outcome:   " + (normal ? s.green(c.outcome.describe()) : s.red(c.outcome.describe())) + "\n";
+  out += "  cause:     " + s.bold(category_name(c.cause.category)) + " (" +
+         confidence_name(c.cause.confidence) + "): " + c.cause.summary + "\n";
+  if (c.cause.sender) {
+    const Sender& sender = *c.cause.sender;
+    if (sender.cmdline && !sender.cmdline->empty())
+      out += "  sender:    " + join(*sender.cmdline) + "\n";
+    if (sender.exe) out += "             exe " + *sender.exe + "\n";
+    if (!sender.ancestry.empty()) out += "             " + sender.ancestry_line() + "\n";
+    if (sender.unit) out += "             unit " + *sender.unit + "\n";
+    if (sender.note) out += "             " + s.dim(*sender.note) + "\n";
+  }
+  for (std::size_t i = 0; i < c.cause.evidence.size(); ++i)
+    out += std::string(i == 0 ? "  evidence:  " : "             ") + s.dim(c.cause.evidence[i]) + "\n";
+  if (!c.signals.empty()) {
+    out += "  signals:\n";
+    for (const auto& r : c.signals) {
+      out += "    " + clock_of(r.time) + "  " + signal_name(r.signo) + " " +
+             si_code_name(r.signo, r.code) + " " + sender_brief(r);
+      if (r.count > 1) out += "  x" + std::to_string(r.count);
+      out += "\n";
+    }
+    if (c.signals_not_listed)
+      out += "    (" + std::to_string(c.signals_not_listed) + " more not listed)\n";
+  }
+  char res[160];
+  std::snprintf(res, sizeof res, "  resources: max RSS %ld KiB, CPU %.2fs user + %.2fs sys\n",
+                c.resources.max_rss_kib.value_or(0), c.resources.user_cpu_s.value_or(0),
+                c.resources.sys_cpu_s.value_or(0));
+  out += res;
+  for (const auto& w : c.watcher.warnings) out += "  " + s.red("warning: ") + w + "\n";
+  return out;
+}
+
+}  // namespace deathwatch
