@@ -230,7 +230,9 @@ void Supervisor::check_exec_report() {
     return;
   }
   exec_failed_ = true;
-  warn(options_.command[0] + ": cannot execute: " + std::strerror(*err));
+  // Not logged: main prints this as the single line of an exec failure.
+  certificate_.watcher.warnings.push_back(options_.command[0] + ": cannot execute: " +
+                                          std::strerror(*err));
 }
 
 void Supervisor::reap() {

@@ -1,0 +1,137 @@
+"""Shared helpers for deathwatch's integration tests.
+
+Each test_*.py is one scenario: it starts real processes under deathwatch, sends real
+signals, and checks the certificate against what the test itself knows (the pid it sent
+from). A missing privilege or tool exits 77 with a printed reason; CTest reports a skip.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+DEATHWATCH = os.environ.get("DEATHWATCH") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "deathwatch")
+PROGRAMS = os.environ.get("PROGRAMS") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "programs")
+SKIP = 77
+
+
+def skip(reason):
+    print(f"SKIP: {reason}")
+    sys.exit(SKIP)
+
+
+def fail(message):
+    print(f"FAIL: {message}")
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+    print(f"ok: {message}")
+
+
+def program(name):
+    path = os.path.join(PROGRAMS, name)
+    if not os.path.exists(path):
+        fail(f"scenario program {path} is not built")
+    return path
+
+
+def require_root():
+    if os.geteuid() != 0:
+        skip("needs root")
+
+
+def workdir():
+    base = os.environ.get("TEST_WORK") or tempfile.gettempdir()
+    os.makedirs(base, exist_ok=True)
+    return tempfile.mkdtemp(prefix=os.path.basename(sys.argv[0]) + ".", dir=base)
+
+
+def start(command, output=None, extra=(), **popen):
+    """Starts deathwatch [-o output] [extra] -- command; returns the Popen."""
+    args = [DEATHWATCH]
+    if output:
+        args += ["-o", output]
+    args += list(extra) + ["--"] + list(command)
+    return subprocess.Popen(args, **popen)
+
+
+def run(command, output=None, extra=(), timeout=120, **popen):
+    proc = start(command, output, extra, stderr=subprocess.PIPE, **popen)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        fail(f"deathwatch did not finish within {timeout}s: {command}")
+    err = err.decode(errors="replace")
+    print(err, end="")
+    return proc.returncode, err
+
+
+def wait_until(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    fail(f"timed out waiting for {what}")
+
+
+def children_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def target_of(deathwatch_pid, comm=None, timeout=20.0):
+    """The pid of deathwatch's child once it has exec'd (its comm is `comm` when given)."""
+    def found():
+        for child in children_of(deathwatch_pid):
+            if comm is None or proc_comm(child) == comm:
+                return child
+        return None
+    return wait_until(found, timeout, f"deathwatch's child {comm or ''}")
+
+
+def proc_comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def signals_named(cert, name):
+    return [s for s in cert["signals"] if s["signal"] == name]
+
+
+def killed_by(returncode, signo):
+    """deathwatch mirrors a death by signal S by dying of S itself."""
+    return returncode == -signo
+
+
+def have(tool):
+    return shutil.which(tool) is not None

@@ -1,0 +1,39 @@
+"""A real JVM under deathwatch: System.exit(4) with a shutdown hook is `exit`; SIGTERM from
+a bash makes the JVM run its hook and exit 143, which is `signal` naming that bash."""
+from dwtest import *
+
+if not (have("javac") and have("java")):
+    skip("javac/java not installed (the test setup installs default-jdk-headless)")
+wd = workdir()
+src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java", "Hooked.java")
+subprocess.run(["javac", "-d", wd, src], check=True)
+
+out = os.path.join(wd, "exit.json")
+dw = start(["java", "-Xmx64m", "-cp", wd, "Hooked", "exit", "4"], output=out,
+           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+stdout, stderr = dw.communicate(timeout=120)
+print(stderr.decode())
+check(dw.returncode == 4, f"System.exit(4) gives 4 ({dw.returncode})")
+check(b"hook ran" in stdout, "the shutdown hook ran")
+cert = load(out)
+check(cert["cause"]["category"] == "exit" and cert["cause"]["confidence"] == "certain",
+      f"cause exit/certain ({cert['cause']['category']})")
+check(cert["outcome"]["exit_code"] == 4, "outcome exit 4")
+internal = [s for s in cert["signals"] if s["origin"] == "fault"]
+print(f"JVM-internal fault signals recorded: {sum(s['count'] for s in internal)}")
+
+out = os.path.join(wd, "term.json")
+dw = start(["java", "-Xmx64m", "-cp", wd, "Hooked", "wait"], output=out,
+           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+check(dw.stdout.readline().strip() == b"ready", "JVM started")
+target = target_of(dw.pid, "java")
+sender = subprocess.Popen(["bash", "-c", f"kill -TERM {target}; sleep 2; true"])
+stdout, stderr = dw.communicate(timeout=120)
+sender.wait()
+print(stderr.decode())
+check(dw.returncode == 143, f"JVM stopped by SIGTERM exits 143 ({dw.returncode})")
+check(b"hook ran" in stdout, "the shutdown hook ran")
+cert = load(out)
+c = cert["cause"]
+check(c["category"] == "signal" and c["confidence"] == "certain", f"signal/certain ({c['category']}/{c['confidence']})")
+check(c["sender"]["pid"] == sender.pid and c["sender"]["comm"] == "bash", "sender is the bash")

@@ -1,0 +1,3 @@
+/* abort(): SIGABRT sent by the process to itself. */
+#include <stdlib.h>
+int main(void) { abort(); }

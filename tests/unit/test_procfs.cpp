@@ -1,0 +1,291 @@
+// /proc parsing (src/procfs.cpp): the pure parsers on fixed texts, and the readers on the live
+// test process, whose identity the test knows from getpid()/getppid()/getuid().
+#include <doctest/doctest.h>
+
+#include <limits.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "deathwatch/procfs.h"
+
+using namespace deathwatch;
+using namespace std::literals;
+
+namespace {
+
+// A /proc/<pid>/stat line with all 52 fields; `pid_and_comm` is fields 1-2, e.g. "1 (init)".
+std::string stat_line(const std::string& pid_and_comm, char state, int ppid,
+                      unsigned long long start_ticks) {
+  return pid_and_comm + " " + state + " " + std::to_string(ppid) +
+         " 6246 3797 0 -1 4194304 98 0 0 0 0 0 0 0 20 0 1 0 " + std::to_string(start_ticks) +
+         " 3133440 365 18446744073709551615 94191643885568 94191643905449 140720933637824 0 0 0 "
+         "0 0 0 0 0 0 17 0 0 0 0 0 0 94191643921456 94191643923072 94192267689984 "
+         "140720933644938 140720933644958 140720933644958 140720933646315 0\n";
+}
+
+}  // namespace
+
+TEST_CASE("parse_proc_stat: a real-shaped line") {
+  const auto st = parse_proc_stat(stat_line("6248 (cat)", 'R', 6246, 73449));
+  REQUIRE(st.has_value());
+  CHECK(st->pid == 6248);
+  CHECK(st->comm == "cat");
+  CHECK(st->state == 'R');
+  CHECK(st->ppid == 6246);
+  CHECK(st->start_ticks == 73449);
+}
+
+TEST_CASE("parse_proc_stat: comm with spaces and ')' is split at the last ')'") {
+  const auto st = parse_proc_stat(stat_line("1234 (a) b)", 'S', 1, 555));
+  REQUIRE(st.has_value());
+  CHECK(st->pid == 1234);
+  CHECK(st->comm == "a) b");
+  CHECK(st->state == 'S');
+  CHECK(st->ppid == 1);
+  CHECK(st->start_ticks == 555);
+}
+
+TEST_CASE("parse_proc_stat: comm that itself looks like stat fields") {
+  // A hostile comm (15 chars max in the kernel, but the parser must not care).
+  const auto st = parse_proc_stat(stat_line("77 (x) R 9 9 9 (y)", 'Z', 42, 99));
+  REQUIRE(st.has_value());
+  CHECK(st->pid == 77);
+  CHECK(st->comm == "x) R 9 9 9 (y");
+  CHECK(st->state == 'Z');
+  CHECK(st->ppid == 42);
+  CHECK(st->start_ticks == 99);
+}
+
+TEST_CASE("parse_proc_stat: comm with '(' and an empty comm") {
+  auto st = parse_proc_stat(stat_line("10 ((sd-pam))", 'S', 9, 1));
+  REQUIRE(st.has_value());
+  CHECK(st->comm == "(sd-pam)");
+  CHECK(st->ppid == 9);
+
+  st = parse_proc_stat(stat_line("11 ()", 'S', 10, 2));
+  REQUIRE(st.has_value());
+  CHECK(st->comm == "");
+  CHECK(st->pid == 11);
+  CHECK(st->ppid == 10);
+  CHECK(st->start_ticks == 2);
+}
+
+TEST_CASE("parse_proc_stat: large start ticks") {
+  const auto st = parse_proc_stat(stat_line("1 (init)", 'S', 0, 18446744073709551615ull));
+  REQUIRE(st.has_value());
+  CHECK(st->pid == 1);
+  CHECK(st->ppid == 0);
+  CHECK(st->start_ticks == 18446744073709551615ull);
+}
+
+TEST_CASE("parse_proc_stat: exactly 22 fields, no trailing newline") {
+  const auto st =
+      parse_proc_stat("5 (sh) S 4 5 5 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 321");
+  REQUIRE(st.has_value());
+  CHECK(st->ppid == 4);
+  CHECK(st->start_ticks == 321);
+}
+
+TEST_CASE("parse_proc_stat: malformed texts are rejected") {
+  CHECK_FALSE(parse_proc_stat("").has_value());
+  CHECK_FALSE(parse_proc_stat("1234 cat S 1").has_value());        // no parentheses
+  CHECK_FALSE(parse_proc_stat("1234 (cat S 1 2 3").has_value());   // no ')'
+  CHECK_FALSE(parse_proc_stat("1234 )cat( S 1").has_value());      // ')' before '('
+  CHECK_FALSE(parse_proc_stat("1234 (cat) S 1 2 3").has_value());  // too few fields
+  CHECK_FALSE(parse_proc_stat("1234 (cat)").has_value());
+  // 21 fields: one short of starttime.
+  CHECK_FALSE(parse_proc_stat("5 (sh) S 4 5 5 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0").has_value());
+}
+
+TEST_CASE("parse_status_uid: the real uid, first of the four") {
+  const std::string status =
+      "Name:\tbash\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\nNgid:\t0\nPid:\t4243\n"
+      "PPid:\t100\nTracerPid:\t0\nUid:\t1000\t0\t0\t0\nGid:\t100\t100\t100\t100\n";
+  CHECK(parse_status_uid(status) == 1000u);
+}
+
+TEST_CASE("parse_status_uid: large uids and missing fields") {
+  CHECK(parse_status_uid("Name:\tx\nUid:\t4294967294\t0\t0\t0\n") == 4294967294u);
+  CHECK(parse_status_uid("Uid:\t0\t0\t0\t0") == 0u);  // first line, no trailing newline
+  CHECK_FALSE(parse_status_uid("Name:\tx\nGid:\t5\t5\t5\t5\n").has_value());
+  CHECK_FALSE(parse_status_uid("").has_value());
+}
+
+TEST_CASE("parse_status_tgid: Tgid, not Pid or NStgid") {
+  const std::string status =
+      "Name:\tworker\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4242\nNgid:\t0\nPid:\t4243\n"
+      "PPid:\t100\nUid:\t0\t0\t0\t0\nNStgid:\t17\nNSpid:\t18\n";
+  CHECK(parse_status_tgid(status) == 4242);
+  CHECK_FALSE(parse_status_tgid("Name:\tx\nPid:\t5\nNStgid:\t5\n").has_value());
+}
+
+TEST_CASE("split_cmdline") {
+  CHECK(split_cmdline(""sv).empty());
+  CHECK(split_cmdline("bash\0"sv) == std::vector<std::string>{"bash"});
+  CHECK(split_cmdline("sleep\0" "100\0"sv) == std::vector<std::string>{"sleep", "100"});
+  // Empty arguments are kept.
+  CHECK(split_cmdline("sh\0-c\0\0x\0"sv) == std::vector<std::string>{"sh", "-c", "", "x"});
+  // A process that rewrote its argv may leave no trailing NUL.
+  CHECK(split_cmdline("nginx: worker process"sv) ==
+        std::vector<std::string>{"nginx: worker process"});
+  CHECK(split_cmdline("a\0b"sv) == std::vector<std::string>{"a", "b"});
+  // Arguments with spaces stay whole.
+  CHECK(split_cmdline("echo\0hello world\0"sv) ==
+        std::vector<std::string>{"echo", "hello world"});
+}
+
+TEST_CASE("read_text_file: limit and missing files") {
+  auto whole = read_text_file("/proc/self/stat");
+  REQUIRE(whole.ok());
+  CHECK(parse_proc_stat(*whole).has_value());
+
+  auto cut = read_text_file("/proc/self/stat", 4);
+  REQUIRE(cut.ok());
+  CHECK(cut->size() == 4);
+  CHECK(*cut == whole->substr(0, 4));
+
+  auto missing = read_text_file("/proc/self/no-such-file");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().err == ENOENT);
+  CHECK(missing.error().message.find("/proc/self/no-such-file") != std::string::npos);
+}
+
+TEST_CASE("read_proc_stat and read_tgid on the test process") {
+  auto st = read_proc_stat(::getpid());
+  REQUIRE(st.ok());
+  CHECK(st->pid == ::getpid());
+  CHECK(st->ppid == ::getppid());
+  CHECK(st->state == 'R');
+  CHECK(st->start_ticks > 0);
+  CHECK(st->start_ticks <= boot_ticks_now());
+
+  CHECK(read_tgid(::getpid()) == ::getpid());
+  CHECK_FALSE(read_tgid(INT_MAX).has_value());
+  CHECK_FALSE(read_proc_stat(INT_MAX).ok());
+}
+
+TEST_CASE("read_ancestry(getpid()): parent first, ending at pid 1 or a pid whose parent is 0") {
+  const auto chain = read_ancestry(::getpid());
+  REQUIRE_FALSE(chain.empty());
+  CHECK(chain.front().pid == ::getppid());
+
+  auto parent = read_proc_stat(::getppid());
+  REQUIRE(parent.ok());
+  CHECK(chain.front().comm == parent->comm);
+
+  // Each entry is the parent of the one before it.
+  pid_t child = ::getpid();
+  for (const auto& a : chain) {
+    CAPTURE(a.pid);
+    CHECK(a.comm != "?");
+    auto st = read_proc_stat(child);
+    REQUIRE(st.ok());
+    CHECK(st->ppid == a.pid);
+    child = a.pid;
+  }
+
+  const auto& last = chain.back();
+  auto last_stat = read_proc_stat(last.pid);
+  REQUIRE(last_stat.ok());
+  CHECK((last.pid == 1 || last_stat->ppid == 0));
+  // The chain never contains the process itself.
+  for (const auto& a : chain) CHECK(a.pid != ::getpid());
+}
+
+TEST_CASE("read_ancestry: limit and a pid that does not exist") {
+  const auto one = read_ancestry(::getpid(), 1);
+  REQUIRE(one.size() == 1);
+  CHECK(one.front().pid == ::getppid());
+  CHECK(read_ancestry(::getpid(), 0).empty());
+  CHECK(read_ancestry(INT_MAX).empty());
+}
+
+TEST_CASE("read_process_identity(getpid())") {
+  const Sender s = read_process_identity(::getpid());
+  REQUIRE(s.pid.has_value());
+  CHECK(*s.pid == ::getpid());
+  REQUIRE(s.uid.has_value());
+  CHECK(*s.uid == ::getuid());
+  CHECK(s.user == user_name(::getuid()));
+  CHECK(s.source == "procfs");
+  REQUIRE(s.comm.has_value());
+  CHECK(*s.comm == read_proc_stat(::getpid())->comm);
+  CHECK(*s.comm == "unit_tests");
+  REQUIRE(s.exe.has_value());
+  CHECK(*s.exe == read_link("/proc/self/exe"));
+  REQUIRE(s.cmdline.has_value());
+  REQUIRE_FALSE(s.cmdline->empty());
+  CHECK(s.cmdline->front().find("unit_tests") != std::string::npos);
+  REQUIRE_FALSE(s.ancestry.empty());
+  CHECK(s.ancestry.front().pid == ::getppid());
+  CHECK_FALSE(s.note.has_value());
+}
+
+TEST_CASE("read_sender") {
+  const pid_t self = ::getpid();
+  const uid_t uid = ::getuid();
+
+  SUBCASE("a live sender that predates the signal is read from procfs") {
+    const Sender s = read_sender(self, uid, boot_ticks_now());
+    CHECK(s.pid == self);
+    CHECK(s.uid == uid);
+    CHECK(s.source == "procfs");
+    CHECK(s.comm == "unit_tests");
+    CHECK_FALSE(s.ancestry.empty());
+    CHECK_FALSE(s.note.has_value());
+  }
+  SUBCASE("a process that started after the signal is a reused pid") {
+    const Sender s = read_sender(self, uid, 0);
+    CHECK(s.pid == self);
+    CHECK(s.uid == uid);
+    CHECK(s.source == "siginfo");
+    CHECK_FALSE(s.comm.has_value());
+    REQUIRE(s.note.has_value());
+    CHECK(s.note->find("reused") != std::string::npos);
+  }
+  SUBCASE("a process with another uid is not the sender") {
+    const uid_t other = uid + 12345;
+    const Sender s = read_sender(self, other, boot_ticks_now());
+    CHECK(s.pid == self);
+    CHECK(s.uid == other);
+    CHECK(s.source == "siginfo");
+    CHECK_FALSE(s.comm.has_value());
+    REQUIRE(s.note.has_value());
+    CHECK(s.note->find("has uid " + std::to_string(uid) + ",") != std::string::npos);
+  }
+  SUBCASE("a sender that has exited") {
+    const Sender s = read_sender(INT_MAX, uid, boot_ticks_now());
+    CHECK(s.pid == INT_MAX);
+    CHECK(s.source == "siginfo");
+    CHECK_FALSE(s.comm.has_value());
+    REQUIRE(s.note.has_value());
+    CHECK(s.note->find("exited") != std::string::npos);
+  }
+  SUBCASE("si_pid 0: a sender outside the pid namespace") {
+    const Sender s = read_sender(0, uid, boot_ticks_now());
+    CHECK_FALSE(s.pid.has_value());
+    CHECK(s.uid == uid);
+    CHECK(s.source == "siginfo");
+    REQUIRE(s.note.has_value());
+    CHECK(s.note->find("pid namespace") != std::string::npos);
+  }
+}
+
+TEST_CASE("user_name") {
+  CHECK(user_name(0) == "root");
+  CHECK_FALSE(user_name(4000000000u).has_value());
+}
+
+TEST_CASE("start_time_from_ticks: the test process started a moment ago") {
+  auto st = read_proc_stat(::getpid());
+  REQUIRE(st.ok());
+  const auto started = start_time_from_ticks(st->start_ticks);
+  const auto now = WallClock::now();
+  CHECK(started <= now);
+  CHECK(now - started < std::chrono::minutes(10));
+  // Ticks from boot 0 is the boot time itself: earlier than the process.
+  CHECK(start_time_from_ticks(0) <= started);
+}
