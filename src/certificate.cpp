@@ -125,6 +125,22 @@ json to_json(const SignalRecord& r) {
   return j;
 }
 
+std::string event_line(const SignalRecord& r) {
+  std::string line = "{\"time\":\"" + format_rfc3339(r.time) + "\",\"pid\":" + std::to_string(r.pid) +
+                     ",\"tid\":" + std::to_string(r.tid) + ",\"signal\":\"" + signal_name(r.signo) +
+                     "\",\"code\":\"" + si_code_name(r.signo, r.code) + "\",\"origin\":\"" +
+                     origin_name(r.origin) + "\"";
+  if (r.sender) {
+    line += ",\"sender_pid\":" + (r.sender->pid ? std::to_string(*r.sender->pid) : "null");
+    line += ",\"sender_comm\":" + (r.sender->comm ? json(*r.sender->comm).dump() : "null");
+  }
+  if (r.fault_address) line += ",\"fault_address\":\"" + hex_address(*r.fault_address) + "\"";
+  if (r.forwarded_from && r.forwarded_from->pid)
+    line += ",\"forwarded_from_pid\":" + std::to_string(*r.forwarded_from->pid);
+  line += "}\n";
+  return line;
+}
+
 json to_json(const Certificate& c, WallTime now) {
   const WallTime end = c.process.ended_at.value_or(now);
   json signals = json::array();

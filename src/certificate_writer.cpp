@@ -51,8 +51,8 @@ Status CertificateWriter::write_certificate(const nlohmann::json& certificate) {
   return Ok{};
 }
 
-Status CertificateWriter::append_event(const nlohmann::json& event) {
-  return write_all(events_.get(), event.dump() + "\n", events_path());
+Status CertificateWriter::append_event(const std::string& line) {
+  return write_all(events_.get(), line, events_path());
 }
 
 }  // namespace deathwatch

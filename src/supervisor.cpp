@@ -322,7 +322,7 @@ void Supervisor::add_signal_record(SignalRecord record, bool names_other_process
                       record.forwarded_from.has_value()};
   if (writer_) {
     // Durable before the signal is re-injected: one append, whatever happens next.
-    if (auto st = writer_->append_event(to_json(record)); !st)
+    if (auto st = writer_->append_event(event_line(record)); !st)
       spdlog::error("{}", st.error().describe());
   }
   auto known = record_index_.find(key);

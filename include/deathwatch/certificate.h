@@ -131,6 +131,9 @@ struct Certificate {
 
 nlohmann::json to_json(const Sender& sender);
 nlohmann::json to_json(const SignalRecord& record);
+// One compact JSON line for the event log: the sender only by pid and comm (the certificate
+// holds the full identity). Cheap: it is written at every signal-delivery stop.
+std::string event_line(const SignalRecord& record);
 nlohmann::json to_json(const Certificate& certificate, WallTime now);
 
 }  // namespace deathwatch

@@ -22,8 +22,8 @@ class CertificateWriter {
 
   // Replaces FILE atomically: readers see the old or the new certificate, never a part.
   Status write_certificate(const nlohmann::json& certificate);
-  // One line appended to FILE.events with a single write(2).
-  Status append_event(const nlohmann::json& event);
+  // One line (ending in a newline) appended to FILE.events with a single write(2).
+  Status append_event(const std::string& line);
 
   const std::string& path() const { return path_; }
   std::string events_path() const { return path_ + ".events"; }

@@ -1,0 +1,56 @@
+"""Overhead of deathwatch, printed as numbers (not asserted: timings vary by machine).
+
+- signal storm: a program that sends itself N SIGUSR1 and handles them;
+- fork loop: a shell that runs /bin/true N times (children are not traced by default);
+- deathwatch's own peak RSS during the storm.
+Each measurement is the median of several runs. Fails only if a run fails.
+"""
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "integration"))
+from dwtest import DEATHWATCH, program  # noqa: E402
+
+REPEAT = 5
+
+
+def timed(argv):
+    start = time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(f"FAIL: {' '.join(argv)} exited {proc.returncode}")
+        sys.exit(1)
+    return elapsed
+
+
+def median(argv):
+    return statistics.median(timed(argv) for _ in range(REPEAT))
+
+
+def compare(name, command):
+    out = os.path.join(tempfile.mkdtemp(), "bench.json")
+    bare = median(command)
+    watched = median([DEATHWATCH, "-q", "--"] + command)
+    with_file = median([DEATHWATCH, "-q", "-o", out, "--"] + command)
+    print(f"{name:<28} bare {bare*1000:8.1f} ms | deathwatch {watched*1000:8.1f} ms "
+          f"({watched/bare:5.2f}x) | with -o {with_file*1000:8.1f} ms ({with_file/bare:5.2f}x)")
+
+
+compare("signal storm (20000 SIGUSR1)", [program("signal_storm"), "20000"])
+compare("signal storm (2000 SIGUSR1)", [program("signal_storm"), "2000"])
+compare("fork loop (1000 x /bin/true)", ["sh", "-c", "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done"])
+
+# Peak RSS of deathwatch itself: run it as the only child of a fresh process.
+probe = subprocess.run(
+    [sys.executable, "-c",
+     "import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+     "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+     DEATHWATCH, "-q", "--", program("signal_storm"), "20000"],
+    capture_output=True, text=True)
+print(f"peak RSS of deathwatch or its target during the 20000-signal storm: {probe.stdout.strip()} KiB")
