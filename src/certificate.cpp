@@ -132,13 +132,34 @@ std::string event_line(const SignalRecord& r) {
                      origin_name(r.origin) + "\"";
   if (r.sender) {
     line += ",\"sender_pid\":" + (r.sender->pid ? std::to_string(*r.sender->pid) : "null");
-    line += ",\"sender_comm\":" + (r.sender->comm ? json(*r.sender->comm).dump() : "null");
+    // comm is cut at 15 bytes by the kernel and may split a UTF-8 character: replace, never throw.
+    line += ",\"sender_comm\":" +
+            (r.sender->comm ? json(*r.sender->comm).dump(-1, ' ', false, json::error_handler_t::replace)
+                            : "null");
   }
   if (r.fault_address) line += ",\"fault_address\":\"" + hex_address(*r.fault_address) + "\"";
   if (r.forwarded_from && r.forwarded_from->pid)
     line += ",\"forwarded_from_pid\":" + std::to_string(*r.forwarded_from->pid);
   line += "}\n";
   return line;
+}
+
+json to_json(const OomKill& o) {
+  return json{
+      {"pid", o.pid},
+      {"time", nullable_time(o.time)},
+      {"source", o.source},
+      {"confidence", confidence_name(o.confidence)},
+      {"total_vm_kib", nullable(o.total_vm_kib)},
+      {"anon_rss_kib", nullable(o.anon_rss_kib)},
+      {"file_rss_kib", nullable(o.file_rss_kib)},
+      {"shmem_rss_kib", nullable(o.shmem_rss_kib)},
+      {"triggered_by", o.triggered_by ? to_json(*o.triggered_by) : json(nullptr)},
+      {"cgroup", nullable(o.cgroup)},
+      {"cgroup_limit_bytes", nullable(o.cgroup_limit_bytes)},
+      {"cgroup_other_processes", nullable(o.cgroup_other_processes)},
+      {"evidence", o.evidence},
+  };
 }
 
 json to_json(const Certificate& c, WallTime now) {
@@ -185,6 +206,7 @@ json to_json(const Certificate& c, WallTime now) {
       {"signals", signals},
       {"signals_not_listed", c.signals_not_listed},
       {"descendants", json::array()},
+      {"oom", c.oom ? to_json(*c.oom) : json(nullptr)},
       {"resources",
        {{"max_rss_kib", nullable(c.resources.max_rss_kib)},
         {"user_cpu_s", nullable(c.resources.user_cpu_s)},

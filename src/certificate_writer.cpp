@@ -38,7 +38,7 @@ Result<CertificateWriter> CertificateWriter::open(const std::string& path,
 Status CertificateWriter::write_certificate(const nlohmann::json& certificate) {
   ScopedFd fd(::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.is_open()) return SysError::from_errno("open " + temp_path_);
-  if (auto st = write_all(fd.get(), certificate.dump(2) + "\n", temp_path_); !st) {
+  if (auto st = write_all(fd.get(), certificate.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", temp_path_); !st) {
     ::unlink(temp_path_.c_str());
     return st;
   }

@@ -9,7 +9,7 @@ namespace deathwatch {
 std::string format_rfc3339(WallTime t) {
   using namespace std::chrono;
   const auto since_epoch = t.time_since_epoch();
-  const auto secs = duration_cast<seconds>(since_epoch);
+  const auto secs = floor<seconds>(since_epoch);  // floor: correct before 1970 too
   const auto millis = duration_cast<milliseconds>(since_epoch - secs).count();
   const time_t tt = static_cast<time_t>(secs.count());
   struct tm tm_utc {};

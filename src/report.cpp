@@ -1,5 +1,6 @@
 #include "deathwatch/report.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace deathwatch {
@@ -30,8 +31,11 @@ std::string duration(double s) {
   char buf[64];
   if (s < 60)
     std::snprintf(buf, sizeof buf, "%.3fs", s);
-  else if (s < 3600)
-    std::snprintf(buf, sizeof buf, "%dm%04.1fs", static_cast<int>(s / 60), s - 60 * static_cast<int>(s / 60));
+  else if (s < 3600) {
+    // Round once, in tenths, so 119.97 s is "2m00.0s", not "1m60.0s".
+    const long tenths = std::lround(s * 10);
+    std::snprintf(buf, sizeof buf, "%ldm%02ld.%lds", tenths / 600, (tenths % 600) / 10, tenths % 10);
+  }
   else
     std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(s / 60) % 60);
   return buf;

@@ -30,6 +30,16 @@ std::optional<int> signal_from_name(const std::string& raw) {
   std::transform(raw.begin(), raw.end(), std::back_inserter(name),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   if (name.rfind("SIG", 0) != 0) name = "SIG" + name;
+  // Other names the C library's table does not use.
+  if (name == "SIGIO") return SIGIO;
+  if (name == "SIGIOT") return SIGABRT;
+  if (name == "SIGCLD") return SIGCHLD;
+  if (name == "SIGRTMAX") return SIGRTMAX;
+  if (name.rfind("SIGRTMAX-", 0) == 0) {
+    const int n = std::atoi(name.c_str() + 9);
+    if (n >= 0 && SIGRTMAX - n >= SIGRTMIN) return SIGRTMAX - n;
+    return std::nullopt;
+  }
   for (int signo = 1; signo <= SIGRTMAX; ++signo) {
     if (signal_name(signo) == name) return signo;
   }

@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
 
 #include "deathwatch/procfs.h"
+#include "deathwatch_events.h"
 #include "deathwatch/signals.h"
 #include "deathwatch/verdict.h"
 
@@ -122,21 +124,39 @@ void Supervisor::start_target() {
   certificate_.process.pid = target_;
   certificate_.process.exe = child.executable;
   certificate_.process.started_at = WallClock::now();
+  auto& backends = certificate_.watcher.backends;
 
-  auto seized = tracer_.seize_stopped_child(target_);
-  traced_ = seized.ok();
-  if (traced_) {
-    certificate_.watcher.backends.push_back(
-        {"ptrace", true, "signal-delivery stops: sender and siginfo of every catchable signal"});
-  } else {
-    // Seccomp, a container or an LSM refused ptrace: still run the target, unwatched signals.
+  // The child is stopped before exec: choose how to watch it, strongest evidence first.
+  auto kernel = KernelBackend::open(/*follow_children=*/false);
+  if (kernel && (*kernel)->watch(target_)) {
+    kernel_ = std::move(*kernel);
+    mode_ = Mode::Kernel;
     ::kill(target_, SIGCONT);
-    certificate_.watcher.backends.push_back({"ptrace", false, seized.error().describe()});
-    warn("ptrace not permitted (" + seized.error().describe() +
-         "): running the command without it; signal senders cannot be named");
+    backends.push_back({"ebpf", true,
+                        "signal_generate and " + kernel_->oom_hook() +
+                            ": the sender of every signal, SIGKILL included, and OOM victims"});
+    backends.push_back({"ptrace", false, "not needed: the kernel reports every signal without stopping the target"});
+  } else {
+    const std::string why = kernel ? "cannot watch the process" : kernel.error().describe();
+    backends.push_back({"ebpf", false, why});
+    spdlog::info("eBPF backend off: {}", why);
+    auto seized = tracer_.seize_stopped_child(target_);
+    if (seized) {
+      mode_ = Mode::Ptrace;
+      backends.push_back(
+          {"ptrace", true, "signal-delivery stops: sender and siginfo of every catchable signal"});
+    } else {
+      // Seccomp, a container or an LSM refused ptrace: still run the target.
+      mode_ = Mode::Plain;
+      ::kill(target_, SIGCONT);
+      backends.push_back({"ptrace", false, seized.error().describe()});
+      warn("ptrace not permitted (" + seized.error().describe() +
+           "): running the command without it; signal senders cannot be named");
+    }
   }
-  certificate_.watcher.backends.push_back(
-      {"wait-status", true, "exit code or terminating signal, rusage"});
+  backends.push_back({"wait-status", true, "exit code or terminating signal, rusage"});
+  oom_probe_ = OomProbe::start(target_);
+  for (auto& b : oom_probe_->backends()) backends.push_back(std::move(b));
   write_certificate();
 }
 
@@ -153,12 +173,15 @@ int Supervisor::poll_timeout_ms() const {
 
 void Supervisor::event_loop() {
   while (!target_done_) {
-    struct pollfd fds[2] = {{signal_fd_.get(), POLLIN, 0}, {exec_report_.get(), POLLIN, 0}};
-    const nfds_t count = exec_report_.is_open() ? 2 : 1;
-    if (::poll(fds, count, poll_timeout_ms()) < 0 && errno != EINTR)
+    struct pollfd fds[3] = {{signal_fd_.get(), POLLIN, 0},
+                            {kernel_ ? kernel_->event_fd() : -1, POLLIN, 0},
+                            {exec_report_.get(), POLLIN, 0}};  // negative fds are skipped
+    if (::poll(fds, 3, poll_timeout_ms()) < 0 && errno != EINTR)
       throw FatalError(kExitOwnFailure, std::string("poll: ") + std::strerror(errno));
     drain_own_signals();
-    if (count == 2 && fds[1].revents) check_exec_report();
+    // Kernel events before wait statuses: a death is never handled before its cause.
+    if (kernel_) kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
+    if (fds[2].revents) check_exec_report();
     reap();
     send_due_forwards();
     maybe_stop_with_target();
@@ -189,7 +212,7 @@ void Supervisor::on_own_signal(const signalfd_siginfo& info) {
   if (!sent_by_process(code) || !is_forwarded(signo)) return;  // tty-made: target has its own
   PendingForward forward{signo, static_cast<pid_t>(info.ssi_pid),
                          read_sender(static_cast<pid_t>(info.ssi_pid), info.ssi_uid, boot_ticks_now()),
-                         Clock::now() + (traced_ ? kForwardDelay : std::chrono::milliseconds(0))};
+                         Clock::now() + (mode_ == Mode::Plain ? std::chrono::milliseconds(0) : kForwardDelay)};
   pending_forwards_.push_back(std::move(forward));
 }
 
@@ -203,7 +226,7 @@ void Supervisor::send_due_forwards() {
     spdlog::info("forwarding {} from {} to the target", signal_name(it->signo),
                  it->sender.short_description());
     if (::kill(target_, it->signo) == 0) {
-      if (traced_) {
+      if (mode_ != Mode::Plain) {
         forwarded_.push_back(*it);
       } else {
         // Without ptrace the delivery cannot be seen: record the forward as sent.
@@ -226,6 +249,7 @@ void Supervisor::check_exec_report() {
   auto err = read_exec_report(exec_report_.get());
   exec_report_.reset();
   if (!err) {
+    if (mode_ != Mode::Ptrace) on_exec(target_);  // the tracer reports it in ptrace mode
     exec_confirmed_ = true;
     return;
   }
@@ -239,9 +263,10 @@ void Supervisor::reap() {
   for (;;) {
     int status = 0;
     struct rusage usage {};
-    const pid_t pid = ::wait4(-1, &status, __WALL | WNOHANG | (traced_ ? 0 : WUNTRACED | WCONTINUED), &usage);
+    const bool traced = mode_ == Mode::Ptrace;
+    const pid_t pid = ::wait4(-1, &status, __WALL | WNOHANG | (traced ? 0 : WUNTRACED | WCONTINUED), &usage);
     if (pid <= 0) return;
-    if (traced_)
+    if (traced)
       tracer_.dispatch(pid, status, usage);
     else
       on_plain_wait_status(pid, status, usage);
@@ -276,44 +301,88 @@ void Supervisor::on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) {
   record.origin = classify_origin(info.si_signo, info.si_code);
   if (record.origin == SignalOrigin::Fault)
     record.fault_address = reinterpret_cast<std::uintptr_t>(info.si_addr);
-
   bool names_other_process = false;
   if (origin_names_sender(record.origin)) {
-    const pid_t sender = info.si_pid;
-    if (sender == tgid && target_identity_) {
-      record.sender = *target_identity_;
-      record.sender->source = "self";
-    } else if (sender == ::getpid()) {
-      auto it = std::find_if(forwarded_.begin(), forwarded_.end(),
-                             [&](const PendingForward& f) { return f.signo == info.si_signo; });
-      record.sender = read_process_identity(sender);
-      record.sender->note = "deathwatch itself";
-      if (it != forwarded_.end()) {
-        record.forwarded_from = it->sender;
-        forwarded_.erase(it);
-      }
-      names_other_process = true;
-    } else {
-      // The target got its own copy of a signal that also reached deathwatch: no forward.
-      pending_forwards_.erase(
-          std::remove_if(pending_forwards_.begin(), pending_forwards_.end(),
-                         [&](const PendingForward& f) {
-                           return tgid == target_ && f.signo == info.si_signo && f.sender_pid == sender;
-                         }),
-          pending_forwards_.end());
-      const RecordKey key{tgid, info.si_signo, info.si_code, sender, false};
+    const uid_t uid = info.si_uid;
+    names_other_process = attribute_sender(record, info.si_pid, [&]() -> Sender {
+      const RecordKey key{tgid, info.si_signo, info.si_code, info.si_pid, false};
       auto known = record_index_.find(key);
       if (known != record_index_.end() && certificate_.signals[known->second].sender &&
-          certificate_.signals[known->second].sender->uid == static_cast<uid_t>(info.si_uid)) {
-        // A repeat from the same sender: its identity was read at the first one.
-        record.sender = certificate_.signals[known->second].sender;
-      } else {
-        record.sender = read_sender(sender, info.si_uid, boot_ticks_now());
-      }
-      names_other_process = true;
-    }
+          certificate_.signals[known->second].sender->uid == uid)
+        return *certificate_.signals[known->second].sender;  // a repeat: read at the first one
+      return read_sender(info.si_pid, uid, boot_ticks_now());
+    });
   }
   add_signal_record(std::move(record), names_other_process);
+}
+
+void Supervisor::on_kernel_event(const dw_event& e) {
+  const pid_t tgid = static_cast<pid_t>(e.target_tgid);
+  if (e.kind == DW_EVENT_OOM_VICTIM) {
+    if (tgid != target_ && static_cast<pid_t>(e.target_tid) != target_) return;
+    OomKill oom;
+    oom.pid = target_;
+    oom.time = boot_ns_to_wall(e.boot_ns);
+    oom.source = "ebpf " + kernel_->oom_hook();
+    oom.confidence = Confidence::Certain;
+    if (e.total_vm_kib) {
+      oom.total_vm_kib = static_cast<long long>(e.total_vm_kib);
+      oom.anon_rss_kib = static_cast<long long>(e.anon_rss_kib);
+      oom.file_rss_kib = static_cast<long long>(e.file_rss_kib);
+      oom.shmem_rss_kib = static_cast<long long>(e.shmem_rss_kib);
+    }
+    oom.triggered_by = describe_current_task(e);
+    oom.evidence.push_back("kernel tracepoint oom:mark_victim named pid " + std::to_string(e.target_tid));
+    certificate_.oom = std::move(oom);
+    write_certificate();
+    return;
+  }
+  if (e.kind != DW_EVENT_SIGNAL || tgid != target_) return;
+  // TRACE_SIGNAL_IGNORED: discarded, the target never sees it. SIGCONT is kept: its effect
+  // (resuming a stopped process) happens even when its delivery is ignored.
+  if (e.result == 1 && e.sig != SIGCONT) return;
+  const pid_t sender_tgid = static_cast<pid_t>(e.cur_tgid);
+  if (!exec_confirmed_ && e.sig == SIGCONT && sender_tgid == ::getpid()) return;  // our start-up SIGCONT
+
+  SignalRecord record;
+  record.time = record.last_time = boot_ns_to_wall(e.boot_ns);
+  record.pid = tgid;
+  record.tid = static_cast<pid_t>(e.target_tid);
+  record.signo = e.sig;
+  record.code = e.code;
+  record.origin = classify_origin(e.sig, e.code);
+  if (record.origin == SignalOrigin::Fault) record.fault_address = e.fault_addr;
+  bool names_other_process = false;
+  if (origin_names_sender(record.origin))
+    names_other_process = attribute_sender(record, sender_tgid, [&] { return describe_current_task(e); });
+  add_signal_record(std::move(record), names_other_process);
+}
+
+bool Supervisor::attribute_sender(SignalRecord& record, pid_t sender_tgid,
+                                  const std::function<Sender()>& read_other) {
+  if (sender_tgid == record.pid && target_identity_) {
+    record.sender = *target_identity_;
+    record.sender->source = "self";
+    return false;
+  }
+  if (sender_tgid == ::getpid()) {
+    record.sender = read_process_identity(sender_tgid);
+    record.sender->note = "deathwatch itself";
+    auto it = std::find_if(forwarded_.begin(), forwarded_.end(),
+                           [&](const PendingForward& f) { return f.signo == record.signo; });
+    if (it != forwarded_.end()) {
+      record.forwarded_from = it->sender;
+      forwarded_.erase(it);
+    }
+    return true;
+  }
+  // The target got its own copy of a signal that also reached deathwatch: no forward.
+  if (record.pid == target_)
+    std::erase_if(pending_forwards_, [&](const PendingForward& f) {
+      return f.signo == record.signo && f.sender_pid == sender_tgid;
+    });
+  record.sender = read_other();
+  return true;
 }
 
 void Supervisor::add_signal_record(SignalRecord record, bool names_other_process) {
@@ -401,6 +470,22 @@ void Supervisor::write_certificate() {
 
 void Supervisor::finish() {
   const Outcome& outcome = certificate_.outcome;
+  if (kernel_) {
+    kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
+    if (auto lost = kernel_->dropped())
+      warn(std::to_string(lost) + " kernel events were lost (ring buffer full)");
+  }
+  if (outcome.kind == OutcomeKind::Killed && outcome.signal == SIGKILL && oom_probe_) {
+    if (!certificate_.oom) {
+      certificate_.oom = oom_probe_->conclude(target_, ::getpid());
+    } else if (const auto& cg = oom_probe_->cgroup()) {
+      certificate_.oom->cgroup = cg->path;
+      if (auto limit = read_text_file(cg->limit_file()); limit && std::isdigit((*limit)[0])) {
+        const long long bytes = std::strtoll(limit->c_str(), nullptr, 10);
+        if (bytes < (1LL << 62)) certificate_.oom->cgroup_limit_bytes = bytes;
+      }
+    }
+  }
   if (exec_failed_) {
     certificate_.cause.category = CauseCategory::Exit;
     certificate_.cause.confidence = Confidence::Certain;
@@ -408,7 +493,14 @@ void Supervisor::finish() {
     certificate_.cause.evidence = {certificate_.watcher.warnings.back()};
   } else {
     certificate_.cause = decide_cause(outcome, target_, certificate_.signals,
-                                      certificate_.process.ended_at.value_or(WallClock::now()));
+                                      certificate_.process.ended_at.value_or(WallClock::now()),
+                                      certificate_.oom);
+    if (mode_ != Mode::Kernel && certificate_.cause.category == CauseCategory::Signal &&
+        !certificate_.cause.sender && outcome.signal == SIGKILL)
+      certificate_.cause.evidence.push_back(
+          "to name SIGKILL senders, run deathwatch as root or grant it "
+          "cap_bpf,cap_perfmon+ep (eBPF backend: " +
+          certificate_.watcher.backends.front().detail + ")");
   }
   certificate_.final = true;
   write_certificate();

@@ -151,12 +151,46 @@ bool is_shutdown_request(int signo) {
 
 }  // namespace
 
+namespace {
+
+std::string mib(long long kib) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(kib) / 1024.0);
+  return buf;
+}
+
+Cause explain_oom(const OomKill& oom) {
+  Cause c;
+  c.category = CauseCategory::Oom;
+  c.confidence = oom.confidence;
+  c.signal = SIGKILL;
+  c.summary = "killed by the kernel's OOM killer";
+  if (oom.anon_rss_kib)
+    c.summary += " (anon-rss " + mib(*oom.anon_rss_kib) + ", file-rss " + mib(oom.file_rss_kib.value_or(0)) + ")";
+  if (oom.cgroup) {
+    c.summary += " in memory cgroup " + *oom.cgroup;
+    if (oom.cgroup_limit_bytes) c.summary += " (limit " + mib(*oom.cgroup_limit_bytes / 1024) + ")";
+  }
+  if (oom.triggered_by && oom.triggered_by->pid)
+    c.summary += "; the OOM was triggered by an allocation of " + oom.triggered_by->short_description();
+  c.evidence = oom.evidence;
+  c.evidence.push_back("OOM evidence source: " + oom.source);
+  return c;
+}
+
+}  // namespace
+
 Cause decide_cause(const Outcome& outcome, pid_t pid, const std::vector<SignalRecord>& signals,
-                   WallTime ended_at) {
+                   WallTime ended_at, const std::optional<OomKill>& oom) {
   Cause c;
   switch (outcome.kind) {
     case OutcomeKind::Killed: {
       const int sig = outcome.signal.value_or(0);
+      if (sig == SIGKILL && oom && oom->pid == pid && oom->confidence != Confidence::Unknown) {
+        c = explain_oom(*oom);
+        c.evidence.insert(c.evidence.begin(), "wait status: " + outcome.describe());
+        return c;
+      }
       const SignalRecord* fatal =
           last_received(pid, signals, [sig](const SignalRecord& r) { return r.signo == sig; });
       if (fatal) {
@@ -173,6 +207,8 @@ Cause decide_cause(const Outcome& outcome, pid_t pid, const std::vector<SignalRe
           c.evidence.push_back("no delivery of " + signal_name(sig) + " was observed");
       }
       c.evidence.insert(c.evidence.begin(), "wait status: " + outcome.describe());
+      if (sig == SIGKILL && oom && oom->pid == pid)  // inconclusive OOM evidence: shown, not used
+        c.evidence.insert(c.evidence.end(), oom->evidence.begin(), oom->evidence.end());
       return c;
     }
     case OutcomeKind::Exited: {

@@ -91,6 +91,24 @@ struct Cause {
   std::vector<std::string> evidence;
 };
 
+// Evidence that the kernel's OOM killer chose the process.
+struct OomKill {
+  pid_t pid = 0;
+  std::optional<WallTime> time;
+  std::string source;  // "ebpf mark_victim", "kernel log", "memory.events", "memory.oom_control"
+  Confidence confidence = Confidence::Unknown;
+  std::optional<long long> total_vm_kib;
+  std::optional<long long> anon_rss_kib;
+  std::optional<long long> file_rss_kib;
+  std::optional<long long> shmem_rss_kib;
+  // The task whose allocation made the kernel run the OOM killer: not the killer.
+  std::optional<Sender> triggered_by;
+  std::optional<std::string> cgroup;              // memory cgroup of the process
+  std::optional<long long> cgroup_limit_bytes;    // its limit, when it has one
+  std::optional<int> cgroup_other_processes;      // others in it (besides deathwatch)
+  std::vector<std::string> evidence;
+};
+
 struct Resources {
   std::optional<long> max_rss_kib;
   std::optional<double> user_cpu_s;
@@ -125,6 +143,7 @@ struct Certificate {
   std::vector<SignalRecord> signals;
   std::uint64_t signals_not_listed = 0;  // records beyond the list's bound (counted, not kept)
   Resources resources;
+  std::optional<OomKill> oom;
   WatcherInfo watcher;
   bool final = false;  // false while the target runs: outcome not yet known
 };
@@ -134,6 +153,7 @@ nlohmann::json to_json(const SignalRecord& record);
 // One compact JSON line for the event log: the sender only by pid and comm (the certificate
 // holds the full identity). Cheap: it is written at every signal-delivery stop.
 std::string event_line(const SignalRecord& record);
+nlohmann::json to_json(const OomKill& oom);
 nlohmann::json to_json(const Certificate& certificate, WallTime now);
 
 }  // namespace deathwatch

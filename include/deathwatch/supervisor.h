@@ -6,6 +6,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -15,7 +17,9 @@
 #include "deathwatch/certificate.h"
 #include "deathwatch/certificate_writer.h"
 #include "deathwatch/cli.h"
+#include "deathwatch/kernel_backend.h"
 #include "deathwatch/launch.h"
+#include "deathwatch/oom_evidence.h"
 #include "deathwatch/scoped_fd.h"
 #include "deathwatch/tracer.h"
 
@@ -62,11 +66,24 @@ class Supervisor : public TraceObserver {
   // (receiver, signal, si_code, sender pid or -1, forwarded)
   using RecordKey = std::tuple<pid_t, int, int, pid_t, bool>;
 
+  // How signals are observed, chosen once at start: the strongest evidence available.
+  enum class Mode {
+    Kernel,  // eBPF: every signal with its sender (SIGKILL too), the target never stops
+    Ptrace,  // ptrace signal-delivery stops: every catchable signal, not SIGKILL
+    Plain,   // neither permitted: only the wait status (and OOM counters)
+  };
+
   void start_target();
+  void on_kernel_event(const dw_event& event);
   void event_loop();
   int poll_timeout_ms() const;
   void drain_own_signals();
   void on_own_signal(const signalfd_siginfo& info);
+  // Fills record.sender (and forwarded_from) for a signal a process sent: the target itself,
+  // deathwatch (a forward), or another process, whose identity `read_other` supplies.
+  // Returns true for another process.
+  bool attribute_sender(SignalRecord& record, pid_t sender_tgid,
+                        const std::function<Sender()>& read_other);
   void reap();
   void on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage);
   void check_exec_report();
@@ -85,7 +102,9 @@ class Supervisor : public TraceObserver {
   ScopedFd signal_fd_;
   ScopedFd exec_report_;
   Tracer tracer_;
-  bool traced_ = false;        // false: ptrace was refused, the target runs as a plain child
+  Mode mode_ = Mode::Plain;
+  std::unique_ptr<KernelBackend> kernel_;
+  std::optional<OomProbe> oom_probe_;
   pid_t target_ = -1;
   bool target_done_ = false;
   bool exec_confirmed_ = false;

@@ -18,6 +18,10 @@ DEATHWATCH = os.environ.get("DEATHWATCH") or os.path.join(
 PROGRAMS = os.environ.get("PROGRAMS") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "programs")
 SKIP = 77
+# "kernel": deathwatch must use its eBPF backend; "ptrace": DEATHWATCH_NO_BPF=1 forces it off.
+MODE = os.environ.get("DEATHWATCH_TEST_MODE", "ptrace" if os.environ.get("DEATHWATCH_NO_BPF") else "kernel")
+if MODE == "ptrace":
+    os.environ["DEATHWATCH_NO_BPF"] = "1"
 
 
 def skip(reason):
@@ -25,7 +29,7 @@ def skip(reason):
     sys.exit(SKIP)
 
 
-def fail(message):
+def fail(message):  # noqa: E302
     print(f"FAIL: {message}")
     sys.exit(1)
 
@@ -120,8 +124,20 @@ def proc_state(pid):
 
 
 def load(path):
+    """Reads a certificate; checks it was made by the backend this run is about."""
     with open(path) as f:
-        return json.load(f)
+        cert = json.load(f)
+    backends = {b["name"]: b for b in cert["watcher"]["backends"]}
+    if MODE == "kernel" and "ebpf" in backends and not backends["ebpf"]["active"]:
+        fail(f"kernel-mode run without the eBPF backend: {backends['ebpf']['detail']}")
+    if MODE == "ptrace" and backends.get("ebpf", {}).get("active"):
+        fail("ptrace-mode run used the eBPF backend")
+    return cert
+
+
+def require_mode_prerequisites():
+    if MODE == "kernel" and os.geteuid() != 0:
+        skip("the eBPF backend needs root (or CAP_BPF and CAP_PERFMON)")
 
 
 def signals_named(cert, name):
@@ -135,3 +151,6 @@ def killed_by(returncode, signo):
 
 def have(tool):
     return shutil.which(tool) is not None
+
+
+require_mode_prerequisites()

@@ -1,6 +1,20 @@
 """ptrace refused (a seccomp filter, as in a locked-down container): the target still runs,
-its exit status is still mirrored, and the certificate and stderr say ptrace was off."""
+its exit status is still mirrored, and the certificate and stderr say ptrace was off. With
+the eBPF backend, ptrace is not needed at all: senders are still named."""
 from dwtest import *
+
+if MODE == "kernel":
+    out = os.path.join(workdir(), "cert.json")
+    dw = subprocess.Popen([program("deny_ptrace"), DEATHWATCH, "-o", out, "--", "sleep", "300"],
+                          stderr=subprocess.PIPE)
+    target = target_of(dw.pid, "sleep")
+    os.kill(target, signal.SIGTERM)
+    _, err = dw.communicate(timeout=30)
+    check(killed_by(dw.returncode, signal.SIGTERM), "death by SIGTERM mirrored")
+    check(b"ptrace not permitted" not in err, "no ptrace warning: the kernel backend needs none")
+    cert = load(out)
+    check(cert["cause"]["sender"]["pid"] == os.getpid(), "sender named by the kernel backend")
+    sys.exit(0)
 
 deny = program("deny_ptrace")
 out = os.path.join(workdir(), "cert.json")

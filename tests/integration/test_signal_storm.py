@@ -21,3 +21,4 @@ check(len(usr1) == 1 and usr1[0]["count"] == N, f"one collapsed entry with count
 with open(out + ".events") as f:
     events = [json.loads(line) for line in f]
 check(sum(1 for e in events if e["signal"] == "SIGUSR1") == N, "every signal in the event log")
+check(not any("lost" in w for w in cert["watcher"]["warnings"]), f"no event lost: {cert['watcher']['warnings']}")

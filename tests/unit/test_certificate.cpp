@@ -152,28 +152,28 @@ TEST_CASE("to_json(Sender): every key, nulls for what is unknown") {
   CHECK(empty.size() == 11);
   for (const char* key : {"pid", "uid", "user", "comm", "exe", "cmdline", "unit", "cgroup", "note"}) {
     CAPTURE(key);
-    CHECK(empty[key].is_null());
+    CHECK(empty.at(key).is_null());
   }
-  CHECK(empty["ancestry"] == json::array());
-  CHECK(empty["source"] == "siginfo");
+  CHECK(empty.at("ancestry") == json::array());
+  CHECK(empty.at("source") == "siginfo");
 
   const json full = to_json(full_sender());
-  CHECK(full["pid"] == 2362819);
-  CHECK(full["uid"] == 0);
-  CHECK(full["user"] == "root");
-  CHECK(full["comm"] == "bash");
-  CHECK(full["exe"] == "/usr/bin/bash");
-  CHECK(full["cmdline"] == json::array({"bash", "-c", "kill 42"}));
-  CHECK(full["ancestry"] == json::parse(R"([{"pid":2362800,"comm":"sshd"},{"pid":1,"comm":"systemd"}])"));
-  CHECK(full["unit"] == "ssh.service");
-  CHECK(full["cgroup"] == "/system.slice/ssh.service");
-  CHECK(full["source"] == "procfs");
-  CHECK(full["note"] == "a note");
+  CHECK(full.at("pid") == 2362819);
+  CHECK(full.at("uid") == 0);
+  CHECK(full.at("user") == "root");
+  CHECK(full.at("comm") == "bash");
+  CHECK(full.at("exe") == "/usr/bin/bash");
+  CHECK(full.at("cmdline") == json::array({"bash", "-c", "kill 42"}));
+  CHECK(full.at("ancestry") == json::parse(R"([{"pid":2362800,"comm":"sshd"},{"pid":1,"comm":"systemd"}])"));
+  CHECK(full.at("unit") == "ssh.service");
+  CHECK(full.at("cgroup") == "/system.slice/ssh.service");
+  CHECK(full.at("source") == "procfs");
+  CHECK(full.at("note") == "a note");
 
   // An empty command line is known-empty, not unknown.
   Sender kernel_thread;
   kernel_thread.cmdline = std::vector<std::string>{};
-  CHECK(to_json(kernel_thread)["cmdline"] == json::array());
+  CHECK(to_json(kernel_thread).at("cmdline") == json::array());
 }
 
 TEST_CASE("to_json(SignalRecord)") {
@@ -188,15 +188,15 @@ TEST_CASE("to_json(SignalRecord)") {
   SUBCASE("a single record: no last_time, sender null when unknown") {
     const json j = to_json(r);
     require_keys(j, {"time", "pid", "tid", "signal", "signo", "code", "origin", "sender", "count"});
-    CHECK(j["time"] == "2026-11-26T13:54:59.123Z");
-    CHECK(j["pid"] == 42);
-    CHECK(j["tid"] == 43);
-    CHECK(j["signal"] == "SIGTERM");
-    CHECK(j["signo"] == SIGTERM);
-    CHECK(j["code"] == "SI_USER");
-    CHECK(j["origin"] == "process");
-    CHECK(j["sender"].is_null());
-    CHECK(j["count"] == 1);
+    CHECK(j.at("time") == "2026-11-26T13:54:59.123Z");
+    CHECK(j.at("pid") == 42);
+    CHECK(j.at("tid") == 43);
+    CHECK(j.at("signal") == "SIGTERM");
+    CHECK(j.at("signo") == SIGTERM);
+    CHECK(j.at("code") == "SI_USER");
+    CHECK(j.at("origin") == "process");
+    CHECK(j.at("sender").is_null());
+    CHECK(j.at("count") == 1);
     CHECK_FALSE(j.contains("last_time"));
     CHECK_FALSE(j.contains("fault_address"));
     CHECK_FALSE(j.contains("forwarded_from"));
@@ -205,10 +205,10 @@ TEST_CASE("to_json(SignalRecord)") {
     r.count = 5;
     r.last_time = at(1795701301, 456);
     const json j = to_json(r);
-    CHECK(j["count"] == 5);
-    CHECK(j["time"] == "2026-11-26T13:54:59.123Z");
+    CHECK(j.at("count") == 5);
+    CHECK(j.at("time") == "2026-11-26T13:54:59.123Z");
     REQUIRE(j.contains("last_time"));
-    CHECK(j["last_time"] == "2026-11-26T13:55:01.456Z");
+    CHECK(j.at("last_time") == "2026-11-26T13:55:01.456Z");
   }
   SUBCASE("sender and forwarded_from are sender objects") {
     r.sender = full_sender();
@@ -217,11 +217,11 @@ TEST_CASE("to_json(SignalRecord)") {
     origin.comm = "systemctl";
     r.forwarded_from = origin;
     const json j = to_json(r);
-    CHECK(j["sender"] == to_json(full_sender()));
+    CHECK(j.at("sender") == to_json(full_sender()));
     REQUIRE(j.contains("forwarded_from"));
-    CHECK(j["forwarded_from"]["pid"] == 999);
-    CHECK(j["forwarded_from"]["comm"] == "systemctl");
-    CHECK(j["forwarded_from"]["uid"].is_null());
+    CHECK(j.at("forwarded_from").at("pid") == 999);
+    CHECK(j.at("forwarded_from").at("comm") == "systemctl");
+    CHECK(j.at("forwarded_from").at("uid").is_null());
   }
   SUBCASE("faults carry their address in hex") {
     r.signo = SIGSEGV;
@@ -229,13 +229,13 @@ TEST_CASE("to_json(SignalRecord)") {
     r.origin = SignalOrigin::Fault;
     r.fault_address = 0xdeadbeefull;
     const json j = to_json(r);
-    CHECK(j["signal"] == "SIGSEGV");
-    CHECK(j["code"] == "SEGV_MAPERR");
-    CHECK(j["origin"] == "fault");
-    CHECK(j["fault_address"] == "0xdeadbeef");
+    CHECK(j.at("signal") == "SIGSEGV");
+    CHECK(j.at("code") == "SEGV_MAPERR");
+    CHECK(j.at("origin") == "fault");
+    CHECK(j.at("fault_address") == "0xdeadbeef");
 
     r.fault_address = 0;  // a NULL dereference is a known address, not a missing one
-    CHECK(to_json(r)["fault_address"] == "0x0");
+    CHECK(to_json(r).at("fault_address") == "0x0");
   }
 }
 
@@ -301,54 +301,54 @@ TEST_CASE("to_json(Certificate): shape of a final certificate") {
 
   require_keys(j, {"schema", "final", "process", "outcome", "cause", "signals",
                    "signals_not_listed", "descendants", "resources", "watcher"});
-  CHECK(j["schema"] == "deathwatch.certificate/1");
-  CHECK(j["schema"] == kCertificateSchema);
-  CHECK(j["final"] == true);
+  CHECK(j.at("schema") == "deathwatch.certificate/1");
+  CHECK(j.at("schema") == kCertificateSchema);
+  CHECK(j.at("final") == true);
 
-  const json& p = j["process"];
+  const json& p = j.at("process");
   require_keys(p, {"pid", "argv", "exe", "cwd", "started_at", "ended_at", "runtime_s"});
-  CHECK(p["pid"] == 4242);
-  CHECK(p["argv"] == json::array({"sleep", "100"}));
-  CHECK(p["exe"] == "/usr/bin/sleep");
-  CHECK(p["cwd"].is_null());
-  CHECK(p["started_at"] == "2026-11-26T13:54:59.000Z");
-  CHECK(p["ended_at"] == "2026-11-26T13:55:01.500Z");
-  CHECK(p["runtime_s"].get<double>() == doctest::Approx(2.5));
+  CHECK(p.at("pid") == 4242);
+  CHECK(p.at("argv") == json::array({"sleep", "100"}));
+  CHECK(p.at("exe") == "/usr/bin/sleep");
+  CHECK(p.at("cwd").is_null());
+  CHECK(p.at("started_at") == "2026-11-26T13:54:59.000Z");
+  CHECK(p.at("ended_at") == "2026-11-26T13:55:01.500Z");
+  CHECK(p.at("runtime_s").get<double>() == doctest::Approx(2.5));
 
-  const json& o = j["outcome"];
+  const json& o = j.at("outcome");
   require_keys(o, {"kind", "exit_code", "signal", "core_dumped"});
-  CHECK(o["kind"] == "killed");
-  CHECK(o["exit_code"].is_null());
-  CHECK(o["signal"] == "SIGTERM");
-  CHECK(o["core_dumped"] == false);
+  CHECK(o.at("kind") == "killed");
+  CHECK(o.at("exit_code").is_null());
+  CHECK(o.at("signal") == "SIGTERM");
+  CHECK(o.at("core_dumped") == false);
 
-  const json& cause = j["cause"];
+  const json& cause = j.at("cause");
   require_keys(cause, {"category", "summary", "signal", "sender", "confidence", "evidence"});
-  CHECK(cause["category"] == "signal");
-  CHECK(cause["confidence"] == "certain");
-  CHECK(cause["summary"] == c.cause.summary);
-  CHECK(cause["signal"] == "SIGTERM");
-  CHECK(cause["sender"] == to_json(full_sender()));
-  CHECK(cause["evidence"] ==
+  CHECK(cause.at("category") == "signal");
+  CHECK(cause.at("confidence") == "certain");
+  CHECK(cause.at("summary") == c.cause.summary);
+  CHECK(cause.at("signal") == "SIGTERM");
+  CHECK(cause.at("sender") == to_json(full_sender()));
+  CHECK(cause.at("evidence") ==
         json::array({"wait status: killed by SIGTERM", "siginfo: SIGTERM si_code=SI_USER"}));
 
-  REQUIRE(j["signals"].is_array());
-  REQUIRE(j["signals"].size() == 1);
-  CHECK(j["signals"][0] == to_json(r));
-  CHECK(j["signals_not_listed"] == 3);
-  CHECK(j["descendants"] == json::array());
+  REQUIRE(j.at("signals").is_array());
+  REQUIRE(j.at("signals").size() == 1);
+  CHECK(j.at("signals").at(0) == to_json(r));
+  CHECK(j.at("signals_not_listed") == 3);
+  CHECK(j.at("descendants") == json::array());
 
-  const json& res = j["resources"];
+  const json& res = j.at("resources");
   require_keys(res, {"max_rss_kib", "user_cpu_s", "sys_cpu_s"});
-  CHECK(res["max_rss_kib"] == 1234);
-  CHECK(res["user_cpu_s"].get<double>() == doctest::Approx(0.25));
-  CHECK(res["sys_cpu_s"].is_null());
+  CHECK(res.at("max_rss_kib") == 1234);
+  CHECK(res.at("user_cpu_s").get<double>() == doctest::Approx(0.25));
+  CHECK(res.at("sys_cpu_s").is_null());
 
-  const json& w = j["watcher"];
+  const json& w = j.at("watcher");
   require_keys(w, {"version", "warnings", "backends"});
-  CHECK(w["version"] == "0.1.0");
-  CHECK(w["warnings"] == json::array({"something odd"}));
-  CHECK(w["backends"] == json::parse(R"([{"name":"ptrace","active":true,"detail":"seized"},
+  CHECK(w.at("version") == "0.1.0");
+  CHECK(w.at("warnings") == json::array({"something odd"}));
+  CHECK(w.at("backends") == json::parse(R"([{"name":"ptrace","active":true,"detail":"seized"},
                                          {"name":"ebpf","active":false,"detail":"no CAP_BPF"}])"));
 
   // The whole thing survives a round trip through text.
@@ -365,19 +365,19 @@ TEST_CASE("to_json(Certificate): exited outcome, unknown cause sender") {
   c.cause.category = CauseCategory::Exit;
   c.cause.confidence = Confidence::Certain;
   const json j = to_json(c, at(50));
-  CHECK(j["outcome"]["kind"] == "exited");
-  CHECK(j["outcome"]["exit_code"] == 3);
-  CHECK(j["outcome"]["signal"].is_null());
-  CHECK(j["cause"]["category"] == "exit");
-  CHECK(j["cause"]["signal"].is_null());
-  CHECK(j["cause"]["sender"].is_null());
-  CHECK(j["cause"]["evidence"] == json::array());
-  CHECK(j["signals"] == json::array());
-  CHECK(j["signals_not_listed"] == 0);
-  CHECK(j["process"]["argv"] == json::array());
-  CHECK(j["process"]["runtime_s"].get<double>() == doctest::Approx(1.0));
-  CHECK(j["resources"]["max_rss_kib"].is_null());
-  CHECK(j["watcher"]["backends"] == json::array());
+  CHECK(j.at("outcome").at("kind") == "exited");
+  CHECK(j.at("outcome").at("exit_code") == 3);
+  CHECK(j.at("outcome").at("signal").is_null());
+  CHECK(j.at("cause").at("category") == "exit");
+  CHECK(j.at("cause").at("signal").is_null());
+  CHECK(j.at("cause").at("sender").is_null());
+  CHECK(j.at("cause").at("evidence") == json::array());
+  CHECK(j.at("signals") == json::array());
+  CHECK(j.at("signals_not_listed") == 0);
+  CHECK(j.at("process").at("argv") == json::array());
+  CHECK(j.at("process").at("runtime_s").get<double>() == doctest::Approx(1.0));
+  CHECK(j.at("resources").at("max_rss_kib").is_null());
+  CHECK(j.at("watcher").at("backends") == json::array());
 }
 
 TEST_CASE("to_json(Certificate): a running (non-final) certificate") {
@@ -387,18 +387,94 @@ TEST_CASE("to_json(Certificate): a running (non-final) certificate") {
   c.process.started_at = at(100);
   c.cause.category = CauseCategory::Exit;  // not decided yet: must not be shown
   const json j = to_json(c, at(110, 250));
-  CHECK(j["final"] == false);
-  CHECK(j["outcome"]["kind"] == "running");
-  CHECK(j["cause"]["category"].is_null());
-  CHECK(j["process"]["ended_at"].is_null());
+  CHECK(j.at("final") == false);
+  CHECK(j.at("outcome").at("kind") == "running");
+  CHECK(j.at("cause").at("category").is_null());
+  CHECK(j.at("process").at("ended_at").is_null());
   // Without an end, the runtime runs up to `now`.
-  CHECK(j["process"]["runtime_s"].get<double>() == doctest::Approx(10.25));
+  CHECK(j.at("process").at("runtime_s").get<double>() == doctest::Approx(10.25));
 
   c.final = true;
   const json f = to_json(c, at(110));
-  CHECK(f["outcome"]["kind"] == "unknown");
-  CHECK(f["cause"]["category"] == "exit");
+  CHECK(f.at("outcome").at("kind") == "unknown");
+  CHECK(f.at("cause").at("category") == "exit");
 
   c.outcome.kind = OutcomeKind::Alive;
-  CHECK(to_json(c, at(110))["outcome"]["kind"] == "alive");
+  CHECK(to_json(c, at(110)).at("outcome").at("kind") == "alive");
+}
+
+TEST_CASE("event_line: one compact JSON line per signal") {
+  SignalRecord r;
+  r.time = r.last_time = at(1795701299, 123);
+  r.pid = 42;
+  r.tid = 43;
+  r.signo = SIGTERM;
+  r.code = SI_USER;
+  r.origin = SignalOrigin::Process;
+
+  SUBCASE("without a sender") {
+    const std::string line = event_line(r);
+    REQUIRE_FALSE(line.empty());
+    CHECK(line.back() == '\n');
+    CHECK(line.find('\n') == line.size() - 1);
+    const json j = json::parse(line);
+    CHECK(j.at("time") == "2026-11-26T13:54:59.123Z");
+    CHECK(j.at("pid") == 42);
+    CHECK(j.at("tid") == 43);
+    CHECK(j.at("signal") == "SIGTERM");
+    CHECK(j.at("code") == "SI_USER");
+    CHECK(j.at("origin") == "process");
+    CHECK_FALSE(j.contains("sender_pid"));
+    CHECK_FALSE(j.contains("fault_address"));
+    // The shared keys say the same as the certificate's entry.
+    const json full = to_json(r);
+    for (const char* key : {"time", "pid", "tid", "signal", "code", "origin"}) {
+      CAPTURE(key);
+      CHECK(j.at(key) == full.at(key));
+    }
+  }
+  SUBCASE("sender by pid and comm, escaped") {
+    Sender s;
+    s.pid = 777;
+    s.comm = "we\"ird\\name";
+    r.sender = s;
+    Sender origin;
+    origin.pid = 999;
+    r.forwarded_from = origin;
+    const json j = json::parse(event_line(r));
+    CHECK(j.at("sender_pid") == 777);
+    CHECK(j.at("sender_comm") == "we\"ird\\name");
+    CHECK(j.at("forwarded_from_pid") == 999);
+  }
+  SUBCASE("a sender with unknown pid and comm") {
+    r.sender = Sender{};
+    const json j = json::parse(event_line(r));
+    CHECK(j.at("sender_pid").is_null());
+    CHECK(j.at("sender_comm").is_null());
+  }
+  SUBCASE("faults") {
+    r.signo = SIGSEGV;
+    r.code = SEGV_MAPERR;
+    r.origin = SignalOrigin::Fault;
+    r.fault_address = 0x1000;
+    const json j = json::parse(event_line(r));
+    CHECK(j.at("fault_address") == "0x1000");
+    CHECK(j.at("code") == "SEGV_MAPERR");
+  }
+}
+
+TEST_CASE("event_line: a comm cut inside a UTF-8 character still gives a JSON line") {
+  // The kernel truncates comm to 15 bytes, which can split a multi-byte character: an
+  // executable named "ééééééééé" (18 bytes) has comm "\xc3\xa9" x 7 + "\xc3".
+  SignalRecord r;
+  r.pid = r.tid = 42;
+  r.signo = SIGTERM;
+  r.code = SI_USER;
+  r.origin = SignalOrigin::Process;
+  r.sender = Sender{};
+  r.sender->pid = 777;
+  r.sender->comm = std::string("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3");
+  std::string line;
+  REQUIRE_NOTHROW(line = event_line(r));
+  CHECK_NOTHROW(json::parse(line));
 }

@@ -1,0 +1,43 @@
+# Builds the eBPF object and its libbpf skeleton header:
+#   vmlinux.h (from the running kernel's BTF) -> clang -target bpf -> llvm-strip -> bpftool gen skeleton
+# and exposes them as the INTERFACE target `deathwatch_bpf_skeleton`.
+# Sets DEATHWATCH_HAVE_BPF to ON when every tool (and BTF) is there, else OFF with a message.
+
+find_program(BPF_CLANG NAMES clang clang-14)
+find_program(BPF_STRIP NAMES llvm-strip llvm-strip-14)
+find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LIBBPF IMPORTED_TARGET libbpf)
+set(VMLINUX_BTF /sys/kernel/btf/vmlinux CACHE FILEPATH "kernel BTF used to generate vmlinux.h")
+
+set(DEATHWATCH_HAVE_BPF OFF)
+if(NOT DEATHWATCH_BPF)
+  message(STATUS "deathwatch: eBPF backend disabled (DEATHWATCH_BPF=OFF)")
+elseif(NOT BPF_CLANG OR NOT BPF_STRIP OR NOT BPFTOOL OR NOT LIBBPF_FOUND)
+  message(WARNING "deathwatch: eBPF backend not built: need clang, llvm-strip, bpftool and libbpf-dev")
+elseif(NOT EXISTS ${VMLINUX_BTF})
+  message(WARNING "deathwatch: eBPF backend not built: no kernel BTF at ${VMLINUX_BTF}")
+else()
+  set(DEATHWATCH_HAVE_BPF ON)
+  set(bpf_dir ${CMAKE_BINARY_DIR}/bpf)
+  set(bpf_src ${CMAKE_SOURCE_DIR}/src/bpf/deathwatch.bpf.c)
+  file(MAKE_DIRECTORY ${bpf_dir})
+  add_custom_command(OUTPUT ${bpf_dir}/vmlinux.h
+    COMMAND ${BPFTOOL} btf dump file ${VMLINUX_BTF} format c > ${bpf_dir}/vmlinux.h
+    COMMENT "vmlinux.h from ${VMLINUX_BTF}")
+  add_custom_command(OUTPUT ${bpf_dir}/deathwatch.bpf.o
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86
+            -I${bpf_dir} -I${CMAKE_SOURCE_DIR}/src/bpf -c ${bpf_src} -o ${bpf_dir}/deathwatch.bpf.o
+    COMMAND ${BPF_STRIP} -g ${bpf_dir}/deathwatch.bpf.o
+    DEPENDS ${bpf_src} ${CMAKE_SOURCE_DIR}/src/bpf/deathwatch_events.h ${bpf_dir}/vmlinux.h
+    COMMENT "eBPF object deathwatch.bpf.o")
+  add_custom_command(OUTPUT ${bpf_dir}/deathwatch.skel.h
+    COMMAND ${BPFTOOL} gen skeleton ${bpf_dir}/deathwatch.bpf.o > ${bpf_dir}/deathwatch.skel.h
+    DEPENDS ${bpf_dir}/deathwatch.bpf.o
+    COMMENT "libbpf skeleton deathwatch.skel.h")
+  add_custom_target(deathwatch_bpf_object DEPENDS ${bpf_dir}/deathwatch.skel.h)
+  add_library(deathwatch_bpf_skeleton INTERFACE)
+  add_dependencies(deathwatch_bpf_skeleton deathwatch_bpf_object)
+  target_include_directories(deathwatch_bpf_skeleton INTERFACE ${bpf_dir} ${CMAKE_SOURCE_DIR}/src/bpf)
+  target_link_libraries(deathwatch_bpf_skeleton INTERFACE PkgConfig::LIBBPF)
+endif()

@@ -1,0 +1,214 @@
+// Kernel side of deathwatch's eBPF backend: every signal generated for a watched process,
+// with its sender captured in the sender's own context (so a `kill` that exits a
+// microsecond later is still named), and the OOM killer's choice of victim.
+//
+// Filtering happens here: processes outside the `watched` map cost one hash lookup.
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "deathwatch_events.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+// Read-only configuration, set by user space between open and load.
+const volatile bool follow_children = false;
+const volatile unsigned long long pidns_dev = 0;  // deathwatch's pid namespace (dev, inode)
+const volatile unsigned long long pidns_ino = 0;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, u32);   // tgid
+  __type(value, u8);
+} watched SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 24);  // 16 MiB: ~30,000 events with full sender identity
+} events SEC(".maps");
+
+// Events that found the ring buffer full (user space reports them; never silently lost).
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, u64);
+} dropped SEC(".maps");
+
+#define SEND_SIG_NOINFO_PTR 0UL
+#define SEND_SIG_PRIV_PTR 1UL
+#define SI_USER_CODE 0
+#define SI_KERNEL_CODE 0x80
+
+static __always_inline bool is_watched(u32 tgid) {
+  return bpf_map_lookup_elem(&watched, &tgid) != NULL;
+}
+
+static __always_inline void count_drop(void) {
+  u32 zero = 0;
+  u64* n = bpf_map_lookup_elem(&dropped, &zero);
+  if (n) *n += 1;
+}
+
+// Pre-6.2 kernels keep RSS counters in struct mm_rss_stat (atomic_long_t count[]).
+struct mm_rss_stat___old {
+  atomic_long_t count[4];
+};
+struct mm_struct___old {
+  struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+static __always_inline u64 mm_counter_kib(struct mm_struct* mm, int member) {
+  long pages = 0;
+  if (bpf_core_type_exists(struct mm_rss_stat___old)) {
+    struct mm_struct___old* old = (void*)mm;
+    pages = BPF_CORE_READ(old, rss_stat.count[member].counter);
+  } else {
+    pages = BPF_CORE_READ(mm, rss_stat[member].count);
+  }
+  return pages > 0 ? (u64)pages * 4 : 0;  // 4 KiB pages
+}
+
+// The current task: sender, bystander or OOM trigger. Everything is read now, in its context.
+// `identity` false: only ids and comm (a process signalling itself, whose identity user space
+// already has; keeps a self-signal storm small in the ring buffer).
+static __always_inline void fill_current(struct dw_event* e, bool identity) {
+  struct task_struct* cur = bpf_get_current_task_btf();
+  u64 pid_tgid = bpf_get_current_pid_tgid();
+  e->cur_tid = (u32)pid_tgid;
+  e->cur_tgid = pid_tgid >> 32;
+  e->cur_uid = (u32)bpf_get_current_uid_gid();
+  if (pidns_ino) {
+    struct bpf_pidns_info ns = {};
+    if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof ns) == 0) e->cur_ns_tgid = ns.tgid;
+  } else {
+    e->cur_ns_tgid = e->cur_tgid;
+  }
+  e->cur_start_ns = BPF_CORE_READ(cur, group_leader, start_boottime);
+  e->cur_cgroup_id = bpf_get_current_cgroup_id();
+  bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);
+  if (!identity) return;
+
+  struct task_struct* parent = BPF_CORE_READ(cur, real_parent);
+  e->ancestors = 0;
+  for (int i = 0; i < DW_ANCESTORS; i++) {
+    if (!parent) break;
+    u32 tgid = BPF_CORE_READ(parent, tgid);
+    if (tgid == 0) break;
+    e->ancestor[i].tgid = tgid;
+    bpf_probe_read_kernel_str(e->ancestor[i].comm, DW_COMM_LEN, BPF_CORE_READ(parent, comm));
+    e->ancestors = i + 1;
+    if (tgid == 1) break;
+    parent = BPF_CORE_READ(parent, real_parent);
+  }
+
+  // The start of argv, from the sender's own memory (it is current, so this is its mm).
+  e->args_len = 0;
+  struct mm_struct* mm = BPF_CORE_READ(cur, mm);
+  if (mm) {
+    unsigned long start = BPF_CORE_READ(mm, arg_start);
+    unsigned long end = BPF_CORE_READ(mm, arg_end);
+    unsigned long len = end > start ? end - start : 0;
+    if (len > DW_ARGS_LEN - 1) len = DW_ARGS_LEN - 1;
+    len &= DW_ARGS_LEN - 1;  // a bound the verifier can see
+    if (len > 0 && bpf_probe_read_user(e->args, len, (void*)start) == 0) e->args_len = len;
+  }
+}
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct task_struct* task,
+             int group, int result) {
+  u32 tgid = task->tgid;
+  if (!is_watched(tgid)) return 0;
+  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = DW_EVENT_SIGNAL;
+  e->target_tid = task->pid;
+  e->target_tgid = tgid;
+  e->sig = sig;
+  e->group = group;
+  e->result = result;
+  unsigned long raw = (unsigned long)info;
+  if (raw == SEND_SIG_NOINFO_PTR) {
+    e->code = SI_USER_CODE;  // the kernel fills si_pid/si_uid from current
+  } else if (raw == SEND_SIG_PRIV_PTR) {
+    e->code = SI_KERNEL_CODE;
+  } else {
+    e->code = BPF_CORE_READ(info, si_code);
+    if (e->code > 0 && e->code != SI_KERNEL_CODE)
+      e->fault_addr = (u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
+    else {
+      e->info_pid = BPF_CORE_READ(info, _sifields._kill._pid);
+      e->info_uid = BPF_CORE_READ(info, _sifields._kill._uid);
+    }
+  }
+  fill_current(e, (u32)(bpf_get_current_pid_tgid() >> 32) != tgid);
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+// Kernels from 6.x pass the victim task; older ones only its pid (see deathwatch_bpf.cpp,
+// which loads exactly one of the two after reading the kernel's BTF).
+SEC("tp_btf/mark_victim")
+int BPF_PROG(on_mark_victim_task, struct task_struct* task, uid_t uid) {
+  u32 tgid = task->tgid;
+  if (!is_watched(tgid)) return 0;
+  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = DW_EVENT_OOM_VICTIM;
+  e->target_tid = task->pid;
+  e->target_tgid = tgid;
+  struct mm_struct* mm = task->mm;
+  if (mm) {
+    e->total_vm_kib = (u64)BPF_CORE_READ(mm, total_vm) * 4;
+    e->anon_rss_kib = mm_counter_kib(mm, 1 /* MM_ANONPAGES */);
+    e->file_rss_kib = mm_counter_kib(mm, 0 /* MM_FILEPAGES */);
+    e->shmem_rss_kib = mm_counter_kib(mm, 3 /* MM_SHMEMPAGES */);
+  }
+  fill_current(e, true);
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(on_mark_victim_pid, int pid) {
+  // No task pointer: report every victim; user space matches the pid to what it watches.
+  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = DW_EVENT_OOM_VICTIM;
+  e->target_tid = pid;
+  e->target_tgid = pid;
+  fill_current(e, true);
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+// Keeps the watched set current as watched processes create processes.
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_process_fork, struct task_struct* parent, struct task_struct* child) {
+  if (!follow_children) return 0;
+  u32 parent_tgid = parent->tgid;
+  u32 child_tgid = child->tgid;
+  if (parent_tgid == child_tgid || !is_watched(parent_tgid)) return 0;  // a thread
+  u8 one = 1;
+  bpf_map_update_elem(&watched, &child_tgid, &one, BPF_ANY);
+  return 0;
+}

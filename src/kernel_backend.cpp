@@ -1,0 +1,215 @@
+#include "deathwatch/kernel_backend.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "deathwatch/procfs.h"
+#include "deathwatch_events.h"
+
+#ifdef DEATHWATCH_HAVE_BPF
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "deathwatch.skel.h"
+#endif
+
+namespace deathwatch {
+
+Sender describe_current_task(const dw_event& e) {
+  Sender s;
+  s.source = "ebpf";
+  s.uid = e.cur_uid;
+  s.user = user_name(e.cur_uid);
+  s.comm = std::string(e.cur_comm, strnlen(e.cur_comm, sizeof e.cur_comm));
+  if (e.cur_ns_tgid == 0) {
+    s.note = "sender outside deathwatch's pid namespace";
+    return s;
+  }
+  s.pid = static_cast<pid_t>(e.cur_ns_tgid);
+  const unsigned count = std::min<unsigned>(e.ancestors, DW_ANCESTORS);
+  for (unsigned i = 0; i < count; ++i)
+    s.ancestry.push_back({static_cast<pid_t>(e.ancestor[i].tgid),
+                          std::string(e.ancestor[i].comm, strnlen(e.ancestor[i].comm, DW_COMM_LEN))});
+  if (e.args_len > 0)
+    s.cmdline = split_cmdline(std::string_view(e.args, std::min<unsigned>(e.args_len, DW_ARGS_LEN)));
+
+  // The same process still alive (start time within two clock ticks)? Then /proc has more.
+  auto st = read_proc_stat(*s.pid);
+  if (!st) {
+    s.note = "sender exited after sending; identity captured by the kernel at the time";
+    return s;
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100;
+  const long long start_ns = static_cast<long long>(st->start_ticks) * (1000000000LL / hz);
+  const long long delta = start_ns - static_cast<long long>(e.cur_start_ns);
+  if (delta > 2 * (1000000000LL / hz) || delta < -2 * (1000000000LL / hz)) {
+    s.note = "sender exited after sending (its pid now belongs to another process)";
+    return s;
+  }
+  const Sender live = read_process_identity(*s.pid);
+  s.exe = live.exe;
+  s.unit = live.unit;
+  s.cgroup = live.cgroup;
+  // What the kernel captured at send time wins (the sender may have exec'd since); /proc
+  // supplies what did not fit: a longer command line, the ancestry beyond four levels.
+  if (live.cmdline && (!s.cmdline || e.args_len >= DW_ARGS_LEN - 1)) s.cmdline = live.cmdline;
+  if (live.ancestry.size() > s.ancestry.size()) s.ancestry = live.ancestry;
+  if (live.comm && s.comm != live.comm) s.note = "has since exec'd " + *live.comm;
+  s.source = "ebpf+procfs";
+  return s;
+}
+
+std::chrono::system_clock::time_point boot_ns_to_wall(std::uint64_t boot_ns) {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  const std::uint64_t now_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL + ts.tv_nsec;
+  const auto age = std::chrono::nanoseconds(now_ns > boot_ns ? now_ns - boot_ns : 0);
+  return std::chrono::system_clock::now() -
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(age);
+}
+
+#ifdef DEATHWATCH_HAVE_BPF
+
+namespace {
+
+struct SkeletonDeleter {
+  void operator()(deathwatch_bpf* skel) const { deathwatch_bpf__destroy(skel); }
+};
+struct RingBufferDeleter {
+  void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+};
+
+// Whether this kernel's mark_victim tracepoint passes the victim's task_struct (6.x) rather
+// than only its pid: read from the kernel's own BTF, never from a version number.
+bool mark_victim_passes_task() {
+  struct btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  bool passes_task = false;
+  const int id = btf__find_by_name_kind(vmlinux, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
+  if (id > 0) {
+    const struct btf_type* t = btf__type_by_id(vmlinux, id);
+    t = btf__type_by_id(vmlinux, t->type);  // pointer
+    if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
+    if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
+      const struct btf_param* params = btf_params(t);
+      const struct btf_type* arg = btf__type_by_id(vmlinux, params[1].type);
+      passes_task = arg && btf_is_ptr(arg);
+    }
+  }
+  btf__free(vmlinux);
+  return passes_task;
+}
+
+int silent_libbpf(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_WARN && std::getenv("DEATHWATCH_BPF_DEBUG")) return vfprintf(stderr, format, args);
+  return 0;
+}
+
+}  // namespace
+
+struct KernelBackend::State {
+  std::unique_ptr<deathwatch_bpf, SkeletonDeleter> skel;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
+  const EventHandler* handler = nullptr;
+};
+
+KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
+KernelBackend::~KernelBackend() = default;
+
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children) {
+  if (const char* off = std::getenv("DEATHWATCH_NO_BPF"); off && *off && std::string(off) != "0")
+    return SysError{"disabled by DEATHWATCH_NO_BPF", 0};
+  libbpf_set_print(silent_libbpf);
+
+  auto state = std::make_unique<State>();
+  // open -> read-only configuration -> load -> attach, in that order.
+  state->skel.reset(deathwatch_bpf__open());
+  if (!state->skel) return SysError::from_errno("eBPF open");
+  auto& rodata = *state->skel->rodata;
+  rodata.follow_children = follow_children;
+  struct stat ns {};
+  if (::stat("/proc/self/ns/pid", &ns) == 0) {
+    rodata.pidns_dev = ns.st_dev;
+    rodata.pidns_ino = ns.st_ino;
+  }
+  const bool task_form = mark_victim_passes_task();
+  bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, task_form);
+  bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !task_form);
+
+  if (int err = deathwatch_bpf__load(state->skel.get()); err != 0)
+    return SysError{"eBPF load (needs root, or CAP_BPF and CAP_PERFMON, and kernel BTF)", -err};
+  if (int err = deathwatch_bpf__attach(state->skel.get()); err != 0)
+    return SysError{"eBPF attach", -err};
+
+  State* raw = state.get();
+  state->ring.reset(ring_buffer__new(
+      bpf_map__fd(state->skel->maps.events),
+      [](void* ctx, void* data, size_t size) -> int {
+        auto* s = static_cast<State*>(ctx);
+        if (size >= sizeof(dw_event) && s->handler) (*s->handler)(*static_cast<const dw_event*>(data));
+        return 0;
+      },
+      raw, nullptr));
+  if (!state->ring) return SysError::from_errno("eBPF ring buffer");
+
+  std::unique_ptr<KernelBackend> backend(new KernelBackend(std::move(state)));
+  backend->oom_hook_ = task_form ? "tp_btf/mark_victim (task)" : "tp_btf/mark_victim (pid)";
+  return backend;
+}
+
+Status KernelBackend::watch(pid_t tgid) {
+  const std::uint32_t key = static_cast<std::uint32_t>(tgid);
+  const std::uint8_t one = 1;
+  if (bpf_map__update_elem(state_->skel->maps.watched, &key, sizeof key, &one, sizeof one, BPF_ANY) != 0)
+    return SysError::from_errno("eBPF watch " + std::to_string(tgid));
+  return Ok{};
+}
+
+void KernelBackend::unwatch(pid_t tgid) {
+  const std::uint32_t key = static_cast<std::uint32_t>(tgid);
+  bpf_map__delete_elem(state_->skel->maps.watched, &key, sizeof key, 0);
+}
+
+int KernelBackend::event_fd() const { return ring_buffer__epoll_fd(state_->ring.get()); }
+
+void KernelBackend::consume(const EventHandler& handler) {
+  state_->handler = &handler;
+  ring_buffer__consume(state_->ring.get());
+  state_->handler = nullptr;
+}
+
+std::uint64_t KernelBackend::dropped() const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return 0;
+  std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
+  const std::uint32_t zero = 0;
+  if (bpf_map__lookup_elem(state_->skel->maps.dropped, &zero, sizeof zero, values.data(),
+                           values.size() * sizeof(std::uint64_t), 0) != 0)
+    return 0;
+  std::uint64_t total = 0;
+  for (auto v : values) total += v;
+  return total;
+}
+
+#else  // built without eBPF support
+
+struct KernelBackend::State {};
+KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
+KernelBackend::~KernelBackend() = default;
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool) {
+  return SysError{"this deathwatch was built without the eBPF backend", 0};
+}
+Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }
+void KernelBackend::unwatch(pid_t) {}
+int KernelBackend::event_fd() const { return -1; }
+void KernelBackend::consume(const EventHandler&) {}
+std::uint64_t KernelBackend::dropped() const { return 0; }
+
+#endif
+
+}  // namespace deathwatch
