@@ -52,15 +52,18 @@ Sender describe_current_task(const dw_event& e) {
     return s;
   }
   const Sender live = read_process_identity(*s.pid);
-  s.exe = live.exe;
   s.unit = live.unit;
   s.cgroup = live.cgroup;
-  // What the kernel captured at send time wins (the sender may have exec'd since); /proc
-  // supplies what did not fit: a longer command line, the ancestry beyond four levels.
-  if (live.cmdline && (!s.cmdline || e.args_len >= DW_ARGS_LEN - 1)) s.cmdline = live.cmdline;
   if (live.ancestry.size() > s.ancestry.size()) s.ancestry = live.ancestry;
-  if (live.comm && s.comm != live.comm) s.note = "has since exec'd " + *live.comm;
   s.source = "ebpf+procfs";
+  if (live.comm && s.comm != live.comm) {
+    // It exec'd since: its exe and command line now describe another program.
+    s.note = "has since exec'd " + *live.comm + "; exe unknown";
+    return s;
+  }
+  s.exe = live.exe;
+  // What the kernel captured at send time wins; /proc supplies a longer command line.
+  if (live.cmdline && (!s.cmdline || e.args_len >= DW_ARGS_LEN - 1)) s.cmdline = live.cmdline;
   return s;
 }
 

@@ -133,7 +133,7 @@ std::optional<OomKill> OomProbe::conclude(pid_t pid, pid_t watcher) {
       if (n < 0 && errno == EPIPE) continue;  // overwritten records: read on
       if (n <= 0) break;
       if (auto oom = parse_kernel_oom_line(std::string_view(record, static_cast<std::size_t>(n)), pid)) {
-        if (cgroup_) oom->cgroup = cgroup_->path;
+        describe_cgroup(*oom, pid, watcher);
         return oom;
       }
     }
@@ -146,22 +146,8 @@ std::optional<OomKill> OomProbe::conclude(pid_t pid, pid_t watcher) {
   OomKill oom;
   oom.pid = pid;
   oom.source = cgroup_->version == 1 ? "memory.oom_control" : "memory.events";
-  oom.cgroup = cgroup_->path;
-  if (auto limit = read_text_file(cgroup_->limit_file())) {
-    if (std::string_view(*limit).substr(0, 3) != "max") {
-      const long long bytes = std::strtoll(limit->c_str(), nullptr, 10);
-      // v1 reports "no limit" as a huge page-rounded number.
-      if (bytes > 0 && bytes < (1LL << 62)) oom.cgroup_limit_bytes = bytes;
-    }
-  }
-  int others = 0;
-  if (auto procs = read_text_file(cgroup_->directory + "/cgroup.procs")) {
-    for (auto line : lines_of(*procs)) {
-      const long p = std::strtol(std::string(line).c_str(), nullptr, 10);
-      if (p > 0 && p != pid && p != watcher) ++others;
-    }
-  }
-  oom.cgroup_other_processes = others;
+  describe_cgroup(oom, pid, watcher);
+  const int others = oom.cgroup_other_processes.value_or(0);
   const long long rise = *after - *cgroup_kills_before_;
   oom.evidence.push_back(oom.source + " oom_kill rose by " + std::to_string(rise) + " in cgroup " +
                          cgroup_->path + " while the process ran");
@@ -181,6 +167,26 @@ std::optional<OomKill> OomProbe::conclude(pid_t pid, pid_t watcher) {
     }
   }
   return oom;
+}
+
+void OomProbe::describe_cgroup(OomKill& oom, pid_t pid, pid_t watcher) const {
+  if (!cgroup_) return;
+  oom.cgroup = cgroup_->path;
+  if (auto limit = read_text_file(cgroup_->limit_file())) {
+    if (std::string_view(*limit).substr(0, 3) != "max") {
+      const long long bytes = std::strtoll(limit->c_str(), nullptr, 10);
+      // v1 reports "no limit" as a huge page-rounded number.
+      if (bytes > 0 && bytes < (1LL << 62)) oom.cgroup_limit_bytes = bytes;
+    }
+  }
+  int others = 0;
+  if (auto procs = read_text_file(cgroup_->directory + "/cgroup.procs")) {
+    for (auto line : lines_of(*procs)) {
+      const long p = std::strtol(std::string(line).c_str(), nullptr, 10);
+      if (p > 0 && p != pid && p != watcher) ++others;
+    }
+  }
+  oom.cgroup_other_processes = others;
 }
 
 std::vector<Backend> OomProbe::backends() const {

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -478,12 +477,8 @@ void Supervisor::finish() {
   if (outcome.kind == OutcomeKind::Killed && outcome.signal == SIGKILL && oom_probe_) {
     if (!certificate_.oom) {
       certificate_.oom = oom_probe_->conclude(target_, ::getpid());
-    } else if (const auto& cg = oom_probe_->cgroup()) {
-      certificate_.oom->cgroup = cg->path;
-      if (auto limit = read_text_file(cg->limit_file()); limit && std::isdigit((*limit)[0])) {
-        const long long bytes = std::strtoll(limit->c_str(), nullptr, 10);
-        if (bytes < (1LL << 62)) certificate_.oom->cgroup_limit_bytes = bytes;
-      }
+    } else {
+      oom_probe_->describe_cgroup(*certificate_.oom, target_, ::getpid());
     }
   }
   if (exec_failed_) {

@@ -43,6 +43,8 @@ class OomProbe {
   // The sources and whether each could be used, for watcher.backends.
   std::vector<Backend> backends() const;
   const std::optional<MemoryCgroup>& cgroup() const { return cgroup_; }
+  // Fills the cgroup path, its limit and how many other processes share it.
+  void describe_cgroup(OomKill& oom, pid_t pid, pid_t watcher) const;
 
  private:
   std::optional<MemoryCgroup> cgroup_;

@@ -154,3 +154,64 @@ def have(tool):
 
 
 require_mode_prerequisites()
+
+
+class MemoryCgroup:
+    """A memory cgroup with a limit, made by the test (v1 memory controller, or v2 where the
+    unified tree has the memory controller) and removed afterwards. Needs root."""
+
+    def __init__(self, limit_bytes):
+        name = f"deathwatch-test-{os.getpid()}"
+        if os.path.isdir("/sys/fs/cgroup/memory"):
+            self.version = 1
+            self.path = os.path.join("/sys/fs/cgroup/memory", name)
+            os.mkdir(self.path)
+            self._write("memory.limit_in_bytes", str(limit_bytes))
+        else:
+            root = "/sys/fs/cgroup"
+            with open(os.path.join(root, "cgroup.controllers")) as f:
+                if "memory" not in f.read().split():
+                    skip("no memory cgroup controller (neither v1 nor v2)")
+            self.version = 2
+            with open(os.path.join(root, "cgroup.subtree_control"), "w") as f:
+                f.write("+memory")
+            self.path = os.path.join(root, name)
+            os.mkdir(self.path)
+            self._write("memory.max", str(limit_bytes))
+            self._write("memory.swap.max", "0")
+
+    def _write(self, name, value):
+        try:
+            with open(os.path.join(self.path, name), "w") as f:
+                f.write(value)
+        except OSError:
+            if name != "memory.swap.max":
+                raise
+
+    def enter_command(self, command):
+        """A shell command line that moves itself into the cgroup, then execs `command`."""
+        import shlex
+        procs = os.path.join(self.path, "cgroup.procs")
+        return ["sh", "-c", f"echo $$ > {procs} && exec {' '.join(shlex.quote(c) for c in command)}"]
+
+    def oom_kills(self):
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        with open(os.path.join(self.path, name)) as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        return None
+
+    def remove(self):
+        for _ in range(100):
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()

@@ -1,0 +1,30 @@
+"""A real OOM kill: a memory hog under deathwatch inside a memory cgroup this test creates
+(64 MiB limit). With the eBPF backend: `oom`/certain from oom:mark_victim, with the
+victim's RSS. Without it (as root): `oom`/certain from the kernel log, else the cgroup
+counter. The cgroup is removed afterwards."""
+from dwtest import *
+
+require_root()
+with MemoryCgroup(64 << 20) as cg:
+    before = cg.oom_kills()
+    out = os.path.join(workdir(), "cert.json")
+    proc = subprocess.run(cg.enter_command([DEATHWATCH, "-o", out, "--", program("memory_hog")]),
+                          capture_output=True, timeout=120)
+    print(proc.stderr.decode())
+    check(killed_by(proc.returncode, signal.SIGKILL), f"the hog was SIGKILLed ({proc.returncode})")
+    check(cg.oom_kills() > before, "the cgroup's oom_kill counter rose (ground truth)")
+    cert = load(out)
+    c = cert["cause"]
+    check(c["category"] == "oom", f"category oom ({c['category']}: {c['summary']})")
+    check(c["confidence"] == "certain", f"certain ({c['confidence']})")
+    oom = cert["oom"]
+    check(oom["pid"] == cert["process"]["pid"], "OOM evidence names the target")
+    check(oom["cgroup"] and os.path.basename(cg.path) in oom["cgroup"], f"cgroup named ({oom['cgroup']})")
+    check(oom["cgroup_limit_bytes"] == 64 << 20, f"limit reported ({oom['cgroup_limit_bytes']})")
+    check(oom["anon_rss_kib"] and oom["anon_rss_kib"] > 32 * 1024, f"victim's anon RSS ({oom['anon_rss_kib']} KiB)")
+    if MODE == "kernel":
+        check(oom["source"].startswith("ebpf"), f"source ebpf ({oom['source']})")
+        check(oom["triggered_by"]["pid"] == cert["process"]["pid"], "the hog's own allocation triggered it")
+        check(c["sender"] is None, "the trigger is not called the killer")
+    else:
+        check(oom["source"] in ("kernel log", "memory.oom_control", "memory.events"), f"source {oom['source']}")

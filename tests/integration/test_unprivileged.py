@@ -1,0 +1,50 @@
+"""deathwatch run unprivileged (setpriv to uid 65534): no eBPF (it says why), ptrace of its
+own child still works. kill -9 from root: sender unknown, `signal`/`unknown`, never `oom`.
+An OOM kill in a cgroup the target has to itself (besides deathwatch): `oom`/`likely` from
+the world-readable cgroup counter."""
+from dwtest import *
+
+require_root()
+if not have("setpriv"):
+    skip("setpriv (util-linux) not installed")
+UNPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+wd = workdir()
+os.chmod(wd, 0o777)
+
+
+def raw(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+out = os.path.join(wd, "kill.json")
+dw = subprocess.Popen(UNPRIV + [DEATHWATCH, "-o", out, "--", "sleep", "300"], stderr=subprocess.PIPE)
+target = target_of(dw.pid, "sleep") if proc_comm(dw.pid) == "sleep" else None
+# setpriv execs deathwatch in place: dw.pid is deathwatch.
+target = target_of(dw.pid, "sleep")
+os.kill(target, signal.SIGKILL)
+_, err = dw.communicate(timeout=30)
+print(err.decode())
+check(killed_by(dw.returncode, signal.SIGKILL), "died of SIGKILL")
+cert = raw(out)
+b = {x["name"]: x for x in cert["watcher"]["backends"]}
+check(not b["ebpf"]["active"], f"eBPF off when unprivileged: {b['ebpf']['detail']}")
+check(b["ptrace"]["active"], "ptrace of its own child works unprivileged")
+c = cert["cause"]
+check(c["category"] == "signal" and c["confidence"] == "unknown" and c["sender"] is None,
+      f"signal/unknown with no sender ({c['category']}/{c['confidence']})")
+check(any("cap_bpf" in e for e in c["evidence"]), "says how to get the sender named")
+check(c["category"] != "oom", "not oom")
+
+with MemoryCgroup(64 << 20) as cg:
+    out = os.path.join(wd, "oom.json")
+    proc = subprocess.run(cg.enter_command(UNPRIV + [DEATHWATCH, "-o", out, "--", program("memory_hog")]),
+                          capture_output=True, timeout=120)
+    print(proc.stderr.decode())
+    check(killed_by(proc.returncode, signal.SIGKILL), f"hog SIGKILLed ({proc.returncode})")
+    cert = raw(out)
+    c = cert["cause"]
+    check(c["category"] == "oom" and c["confidence"] == "likely",
+          f"oom/likely from counters ({c['category']}/{c['confidence']}: {c['summary']})")
+    check(cert["oom"]["source"] in ("memory.oom_control", "memory.events"), f"source {cert['oom']['source']}")
+    check(cert["oom"]["cgroup_other_processes"] == 0, "no other process in the cgroup")
