@@ -12,7 +12,6 @@
 #include "deathwatch_events.h"
 
 #ifdef DEATHWATCH_HAVE_BPF
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "deathwatch.skel.h"
@@ -87,27 +86,6 @@ struct RingBufferDeleter {
   void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
 };
 
-// Whether this kernel's mark_victim tracepoint passes the victim's task_struct (6.x) rather
-// than only its pid: read from the kernel's own BTF, never from a version number.
-bool mark_victim_passes_task() {
-  struct btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  bool passes_task = false;
-  const int id = btf__find_by_name_kind(vmlinux, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
-  if (id > 0) {
-    const struct btf_type* t = btf__type_by_id(vmlinux, id);
-    t = btf__type_by_id(vmlinux, t->type);  // pointer
-    if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
-    if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
-      const struct btf_param* params = btf_params(t);
-      const struct btf_type* arg = btf__type_by_id(vmlinux, params[1].type);
-      passes_task = arg && btf_is_ptr(arg);
-    }
-  }
-  btf__free(vmlinux);
-  return passes_task;
-}
-
 int silent_libbpf(enum libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_WARN && std::getenv("DEATHWATCH_BPF_DEBUG")) return vfprintf(stderr, format, args);
   return 0;
@@ -130,21 +108,29 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children)
   libbpf_set_print(silent_libbpf);
 
   auto state = std::make_unique<State>();
-  // open -> read-only configuration -> load -> attach, in that order.
-  state->skel.reset(deathwatch_bpf__open());
-  if (!state->skel) return SysError::from_errno("eBPF open");
-  auto& rodata = *state->skel->rodata;
-  rodata.follow_children = follow_children;
-  struct stat ns {};
-  if (::stat("/proc/self/ns/pid", &ns) == 0) {
-    rodata.pidns_dev = ns.st_dev;
-    rodata.pidns_ino = ns.st_ino;
+  // open -> read-only configuration -> load -> attach, in that order. mark_victim passes the
+  // victim's task on 6.x kernels and only its pid before: the verifier, checking the
+  // program against this kernel's BTF, tells which form loads (a feature check at run time).
+  bool task_form = true;
+  int err = 0;
+  for (bool try_task_form : {true, false}) {
+    state->skel.reset(deathwatch_bpf__open());
+    if (!state->skel) return SysError::from_errno("eBPF open");
+    auto& rodata = *state->skel->rodata;
+    rodata.follow_children = follow_children;
+    struct stat ns {};
+    if (::stat("/proc/self/ns/pid", &ns) == 0) {
+      rodata.pidns_dev = ns.st_dev;
+      rodata.pidns_ino = ns.st_ino;
+    }
+    bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, try_task_form);
+    bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !try_task_form);
+    err = deathwatch_bpf__load(state->skel.get());
+    task_form = try_task_form;
+    // EPERM/EACCES: no privilege, and the other form will not help.
+    if (err == 0 || err == -EPERM || err == -EACCES) break;
   }
-  const bool task_form = mark_victim_passes_task();
-  bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, task_form);
-  bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !task_form);
-
-  if (int err = deathwatch_bpf__load(state->skel.get()); err != 0)
+  if (err != 0)
     return SysError{"eBPF load (needs root, or CAP_BPF and CAP_PERFMON, and kernel BTF)", -err};
   if (int err = deathwatch_bpf__attach(state->skel.get()); err != 0)
     return SysError{"eBPF attach", -err};

@@ -90,6 +90,8 @@ static __always_inline void fill_current(struct dw_event* e, bool identity) {
   e->cur_start_ns = BPF_CORE_READ(cur, group_leader, start_boottime);
   e->cur_cgroup_id = bpf_get_current_cgroup_id();
   bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);
+  e->ancestors = 0;
+  e->args_len = 0;
   if (!identity) return;
 
   struct task_struct* parent = BPF_CORE_READ(cur, real_parent);
@@ -128,7 +130,13 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
     count_drop();
     return 0;
   }
-  __builtin_memset(e, 0, sizeof(*e));
+  // Not memset: the 600-byte event is mostly identity, skipped for self-signals. Every field
+  // user space reads is written below (fill_current sets ancestors/args_len).
+  e->fault_addr = 0;
+  e->info_pid = 0;
+  e->info_uid = 0;
+  e->cur_ns_tgid = 0;
+  e->total_vm_kib = e->anon_rss_kib = e->file_rss_kib = e->shmem_rss_kib = 0;
   e->boot_ns = bpf_ktime_get_boot_ns();
   e->kind = DW_EVENT_SIGNAL;
   e->target_tid = task->pid;
