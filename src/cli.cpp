@@ -35,6 +35,9 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
       ->type_name("FILE");
   app.add_flag("-q,--quiet", options.quiet, "print the report only when COMMAND dies abnormally");
   app.add_flag("-v,--verbose", options.verbosity, "deathwatch's own diagnostics on stderr (-vv: more)");
+  app.add_flag("--cgroup", options.own_cgroup,
+               "run COMMAND in a memory cgroup of its own (cgroup v1, root), so OOM counters "
+               "count it alone");
   app.set_version_flag("--version", std::string("deathwatch ") + DEATHWATCH_VERSION);
   app.add_option("command", options.command, "the command to run, after --")
       ->type_name("COMMAND [ARG...]");

@@ -1,6 +1,7 @@
 #include "deathwatch/oom_evidence.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -97,6 +98,31 @@ std::optional<OomKill> parse_kernel_oom_line(std::string_view line, pid_t pid) {
   oom.evidence.push_back("kernel log: " +
                          std::string(semicolon == std::string_view::npos ? line : line.substr(semicolon + 1)));
   return oom;
+}
+
+Result<OwnCgroup> OwnCgroup::create_for(pid_t child) {
+  auto own = read_text_file("/proc/self/cgroup");
+  if (!own) return own.error();
+  auto cgroup = parse_memory_cgroup(*own);
+  if (!cgroup || cgroup->version != 1)
+    return SysError{"--cgroup needs the cgroup v1 memory controller (on cgroup v2, run deathwatch "
+                    "in a unit or delegated cgroup of its own instead)", 0};
+  std::string directory = cgroup->directory + "/deathwatch-" + std::to_string(child);
+  if (::mkdir(directory.c_str(), 0755) != 0) return SysError::from_errno("mkdir " + directory);
+  OwnCgroup created(directory);
+  const std::string procs = directory + "/cgroup.procs";
+  ScopedFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+  const std::string pid = std::to_string(child);
+  if (!fd.is_open() || ::write(fd.get(), pid.data(), pid.size()) < 0)
+    return SysError::from_errno("move " + pid + " to " + procs);
+  return created;
+}
+
+OwnCgroup::~OwnCgroup() {
+  if (directory_.empty()) return;
+  // The reaped target has left it; a lingering descendant keeps it (EBUSY): leave it then.
+  for (int attempt = 0; attempt < 20 && ::rmdir(directory_.c_str()) != 0 && errno == EBUSY; ++attempt)
+    ::usleep(10000);
 }
 
 OomProbe OomProbe::start(pid_t pid) {

@@ -124,6 +124,13 @@ void Supervisor::start_target() {
   certificate_.process.exe = child.executable;
   certificate_.process.started_at = WallClock::now();
   auto& backends = certificate_.watcher.backends;
+  if (options_.own_cgroup) {
+    auto cgroup = OwnCgroup::create_for(target_);
+    if (cgroup)
+      own_cgroup_.emplace(std::move(*cgroup));
+    else
+      warn("--cgroup: " + cgroup.error().describe() + "; the target shares deathwatch's cgroup");
+  }
 
   // The child is stopped before exec: choose how to watch it, strongest evidence first.
   auto kernel = KernelBackend::open(/*follow_children=*/false);
@@ -499,6 +506,7 @@ void Supervisor::finish() {
   }
   certificate_.final = true;
   write_certificate();
+  own_cgroup_.reset();  // now, not at destruction: deathwatch may end by raising a signal
   if (outcome.kind == OutcomeKind::Killed) {
     death_signal_ = outcome.signal;
     exit_status_ = 128 + outcome.signal.value_or(0);

@@ -12,6 +12,7 @@ struct Options {
   std::optional<std::string> output;  // -o FILE: JSON certificate
   bool quiet = false;                 // -q: report on stderr only for abnormal deaths
   int verbosity = 0;                  // -v, -vv: deathwatch's own diagnostics on stderr
+  bool own_cgroup = false;            // --cgroup: run the target in a memory cgroup of its own
 };
 
 // Parses argv. Returns the options, or an exit status when deathwatch should stop here

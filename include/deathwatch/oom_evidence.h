@@ -9,9 +9,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "deathwatch/certificate.h"
+#include "deathwatch/error.h"
 #include "deathwatch/scoped_fd.h"
 
 namespace deathwatch {
@@ -32,6 +34,23 @@ std::optional<long long> parse_oom_kill_count(std::string_view text);
 // A kernel log line "... Killed process PID (comm) total-vm:..kB, anon-rss:..kB, ..." for
 // `pid`; fills the memory fields.
 std::optional<OomKill> parse_kernel_oom_line(std::string_view line, pid_t pid);
+
+// --cgroup: a memory cgroup of the target's own (cgroup v1 memory controller), so that its
+// oom_kill counter counts the target alone. Created under deathwatch's own memory cgroup,
+// so any limit above still applies. Removed on destruction (once its processes are gone).
+class OwnCgroup {
+ public:
+  static Result<OwnCgroup> create_for(pid_t child);
+  OwnCgroup(OwnCgroup&& other) noexcept : directory_(std::exchange(other.directory_, {})) {}
+  OwnCgroup& operator=(OwnCgroup&&) = delete;
+  OwnCgroup(const OwnCgroup&) = delete;
+  ~OwnCgroup();
+  const std::string& directory() const { return directory_; }
+
+ private:
+  explicit OwnCgroup(std::string directory) : directory_(std::move(directory)) {}
+  std::string directory_;
+};
 
 class OomProbe {
  public:

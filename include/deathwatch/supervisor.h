@@ -105,6 +105,7 @@ class Supervisor : public TraceObserver {
   Mode mode_ = Mode::Plain;
   std::unique_ptr<KernelBackend> kernel_;
   std::optional<OomProbe> oom_probe_;
+  std::optional<OwnCgroup> own_cgroup_;
   pid_t target_ = -1;
   bool target_done_ = false;
   bool exec_confirmed_ = false;

@@ -28,3 +28,17 @@ with MemoryCgroup(64 << 20) as cg:
         check(c["sender"] is None, "the trigger is not called the killer")
     else:
         check(oom["source"] in ("kernel log", "memory.oom_control", "memory.events"), f"source {oom['source']}")
+
+    # --cgroup: the target in a memory cgroup of its own (under the test's, so the limit holds).
+    if cg.version == 1:
+        out = os.path.join(workdir(), "own.json")
+        proc = subprocess.run(cg.enter_command([DEATHWATCH, "--cgroup", "-o", out, "--", program("memory_hog")]),
+                              capture_output=True, timeout=120)
+        print(proc.stderr.decode())
+        cert = load(out)
+        check(cert["cause"]["category"] == "oom", f"--cgroup: oom ({cert['cause']['summary']})")
+        own = cert["oom"]["cgroup"]
+        check(own.endswith(f"/deathwatch-{cert['process']['pid']}"), f"--cgroup: own cgroup {own}")
+        check(cert["oom"]["cgroup_other_processes"] == 0, "--cgroup: nobody else in it")
+        check(not os.path.exists(os.path.join(cg.path, f"deathwatch-{cert['process']['pid']}")),
+              "--cgroup: removed afterwards")
