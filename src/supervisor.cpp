@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -145,7 +146,10 @@ void Supervisor::start_target() {
   } else {
     const std::string why = kernel ? "cannot watch the process" : kernel.error().describe();
     backends.push_back({"ebpf", false, why});
-    spdlog::info("eBPF backend off: {}", why);
+    if (std::getenv("DEATHWATCH_NO_BPF"))
+      spdlog::info("eBPF backend off: {}", why);  // asked for: no warning
+    else
+      warn("eBPF backend unavailable (" + why + "): SIGKILL senders cannot be named");
     auto seized = tracer_.seize_stopped_child(target_);
     if (seized) {
       mode_ = Mode::Ptrace;
@@ -445,7 +449,9 @@ void Supervisor::on_exec(pid_t tgid) {
   const std::string dir = "/proc/" + std::to_string(tgid);
   if (auto exe = read_link(dir + "/exe")) {
     certificate_.process.exe = *exe;
-    if (auto warning = privilege_loss_warning(*exe)) warn(*warning);
+    // Only a ptrace tracer strips set-uid and file capabilities at exec.
+    if (mode_ == Mode::Ptrace)
+      if (auto warning = privilege_loss_warning(*exe)) warn(*warning);
   }
   target_identity_ = read_process_identity(tgid);
   dirty_ = true;

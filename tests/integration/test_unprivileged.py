@@ -10,6 +10,8 @@ if not have("setpriv"):
 UNPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
 wd = workdir()
 os.chmod(wd, 0o777)
+# This scenario is about privilege: the eBPF backend must fail by itself, not be switched off.
+os.environ.pop("DEATHWATCH_NO_BPF", None)
 
 
 def raw(path):
@@ -29,12 +31,26 @@ check(killed_by(dw.returncode, signal.SIGKILL), "died of SIGKILL")
 cert = raw(out)
 b = {x["name"]: x for x in cert["watcher"]["backends"]}
 check(not b["ebpf"]["active"], f"eBPF off when unprivileged: {b['ebpf']['detail']}")
+check(sum(1 for l in err.decode().splitlines() if l.startswith("deathwatch: warning: eBPF backend unavailable")) == 1,
+      "one warning line on stderr says the eBPF backend is off")
+check(any("eBPF backend unavailable" in w for w in cert["watcher"]["warnings"]), "and in the certificate")
 check(b["ptrace"]["active"], "ptrace of its own child works unprivileged")
 c = cert["cause"]
 check(c["category"] == "signal" and c["confidence"] == "unknown" and c["sender"] is None,
       f"signal/unknown with no sender ({c['category']}/{c['confidence']})")
 check(any("cap_bpf" in e for e in c["evidence"]), "says how to get the sender named")
 check(c["category"] != "oom", "not oom")
+
+# A set-uid program exec'd under an unprivileged (ptrace) deathwatch runs without its
+# privileges: deathwatch warns.
+setuid = next((p for p in ("/usr/bin/passwd", "/usr/bin/su", "/usr/bin/mount") if os.path.exists(p)
+               and os.stat(p).st_mode & 0o4000), None)
+if setuid is None:
+    skip("no set-uid program found to check the privilege-loss warning")
+out = os.path.join(wd, "setuid.json")
+proc = subprocess.run(UNPRIV + [DEATHWATCH, "-o", out, "--", setuid, "--help"], capture_output=True, timeout=60)
+check("set-uid" in proc.stderr.decode() and "WITHOUT" in proc.stderr.decode(),
+      f"warns that {setuid} runs without its privileges")
 
 with MemoryCgroup(64 << 20) as cg:
     out = os.path.join(wd, "oom.json")
