@@ -106,6 +106,13 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children)
   if (const char* off = std::getenv("DEATHWATCH_NO_BPF"); off && *off && std::string(off) != "0")
     return SysError{"disabled by DEATHWATCH_NO_BPF", 0};
   libbpf_set_print(silent_libbpf);
+  // The programs match watched processes by their pids in the initial pid namespace. From a
+  // container's namespace deathwatch would never see its target's signals: refuse rather
+  // than report an active backend that misses everything.
+  constexpr ino_t kInitialPidNamespaceInode = 0xEFFFFFFCU;  // PROC_PID_INIT_INO
+  struct stat own_ns {};
+  if (::stat("/proc/self/ns/pid", &own_ns) == 0 && own_ns.st_ino != kInitialPidNamespaceInode)
+    return SysError{"deathwatch runs in a child pid namespace; the eBPF backend needs the initial one", 0};
 
   auto state = std::make_unique<State>();
   // open -> read-only configuration -> load -> attach, in that order. mark_victim passes the
