@@ -347,6 +347,10 @@ void Supervisor::on_kernel_event(const dw_event& e) {
     write_certificate();
     return;
   }
+  if (e.kind == DW_EVENT_EXEC) {
+    if (tgid == target_ && exec_confirmed_) on_exec(tgid);  // the first exec: exec report
+    return;
+  }
   if (e.kind != DW_EVENT_SIGNAL || tgid != target_) return;
   // TRACE_SIGNAL_IGNORED: discarded, the target never sees it. SIGCONT is kept: its effect
   // (resuming a stopped process) happens even when its delivery is ignored.

@@ -220,3 +220,22 @@ int BPF_PROG(on_process_fork, struct task_struct* parent, struct task_struct* ch
   bpf_map_update_elem(&watched, &child_tgid, &one, BPF_ANY);
   return 0;
 }
+
+// A watched process exec'd: user space re-reads its exe (and, later, its argv).
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
+  u32 tgid = p->tgid;
+  if (!is_watched(tgid)) return 0;
+  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = DW_EVENT_EXEC;
+  e->target_tid = p->pid;
+  e->target_tgid = tgid;
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}

@@ -11,6 +11,7 @@ enum dw_event_kind {
   DW_EVENT_SIGNAL = 1,      /* signal_generate for a watched process */
   DW_EVENT_OOM_VICTIM = 2,  /* oom:mark_victim for a watched process */
   DW_EVENT_FORK = 3,        /* a watched process created a process (when following) */
+  DW_EVENT_EXEC = 4,        /* a watched process completed an execve */
 };
 
 struct dw_ancestor {
