@@ -162,23 +162,67 @@ json to_json(const OomKill& o) {
   };
 }
 
+json to_json(const Outcome& o, bool final) {
+  const char* kind = "unknown";
+  switch (o.kind) {
+    case OutcomeKind::Exited: kind = "exited"; break;
+    case OutcomeKind::Killed: kind = "killed"; break;
+    case OutcomeKind::Alive: kind = "alive"; break;
+    case OutcomeKind::Unknown: kind = final ? "unknown" : "running"; break;
+  }
+  return json{{"kind", kind},
+              {"exit_code", nullable(o.exit_code)},
+              {"signal", o.signal ? json(signal_name(*o.signal)) : json(nullptr)},
+              {"core_dumped", o.core_dumped}};
+}
+
+json to_json(const Cause& c, bool final) {
+  return json{{"category", final ? json(category_name(c.category)) : json(nullptr)},
+              {"summary", c.summary},
+              {"signal", c.signal ? json(signal_name(*c.signal)) : json(nullptr)},
+              {"sender", c.sender ? to_json(*c.sender) : json(nullptr)},
+              {"confidence", confidence_name(c.confidence)},
+              {"evidence", c.evidence}};
+}
+
+namespace {
+
+json descendant_json(const Descendant& d, const std::vector<SignalRecord>& all_signals) {
+  json signals = json::array();
+  for (const auto& r : all_signals)
+    if (r.pid == d.pid) signals.push_back(to_json(r));
+  const bool ended = d.ended_at.has_value();
+  return json{{"pid", d.pid},
+              {"ppid", d.ppid},
+              {"argv", d.argv},
+              {"exe", nullable(d.exe)},
+              {"started_at", format_rfc3339(d.started_at)},
+              {"ended_at", nullable_time(d.ended_at)},
+              {"outcome", to_json(d.outcome, ended)},
+              {"cause", ended ? to_json(d.cause, true) : json(nullptr)},
+              {"oom", d.oom ? to_json(*d.oom) : json(nullptr)},
+              {"signals", signals}};
+}
+
+}  // namespace
+
 json to_json(const Certificate& c, WallTime now) {
   const WallTime end = c.process.ended_at.value_or(now);
   json signals = json::array();
   for (const auto& r : c.signals) signals.push_back(to_json(r));
-  json evidence = json::array();
-  for (const auto& e : c.cause.evidence) evidence.push_back(e);
+  json descendants = json::array();
+  for (const auto& d : c.descendants) descendants.push_back(descendant_json(d, c.signals));
+  json cause = to_json(c.cause, c.final);
+  cause["root_cause"] = nullptr;
+  if (c.root_cause)
+    cause["root_cause"] = json{{"pid", c.root_cause->pid},
+                               {"argv", c.root_cause->argv},
+                               {"chain", c.root_cause->chain},
+                               {"summary", c.root_cause->summary},
+                               {"cause", to_json(c.root_cause->cause, true)}};
   json backends = json::array();
   for (const auto& b : c.watcher.backends)
     backends.push_back({{"name", b.name}, {"active", b.active}, {"detail", b.detail}});
-
-  const char* outcome_kind = "unknown";
-  switch (c.outcome.kind) {
-    case OutcomeKind::Exited: outcome_kind = "exited"; break;
-    case OutcomeKind::Killed: outcome_kind = "killed"; break;
-    case OutcomeKind::Alive: outcome_kind = "alive"; break;
-    case OutcomeKind::Unknown: outcome_kind = c.final ? "unknown" : "running"; break;
-  }
 
   return json{
       {"schema", kCertificateSchema},
@@ -189,23 +233,19 @@ json to_json(const Certificate& c, WallTime now) {
         {"exe", nullable(c.process.exe)},
         {"cwd", nullable(c.process.cwd)},
         {"started_at", format_rfc3339(c.process.started_at)},
+        {"watch_ended_alive", c.watch_ended_alive},
         {"ended_at", nullable_time(c.process.ended_at)},
         {"runtime_s", seconds_between(c.process.started_at, end)}}},
-      {"outcome",
-       {{"kind", outcome_kind},
-        {"exit_code", nullable(c.outcome.exit_code)},
-        {"signal", c.outcome.signal ? json(signal_name(*c.outcome.signal)) : json(nullptr)},
-        {"core_dumped", c.outcome.core_dumped}}},
-      {"cause",
-       {{"category", c.final ? json(category_name(c.cause.category)) : json(nullptr)},
-        {"summary", c.cause.summary},
-        {"signal", c.cause.signal ? json(signal_name(*c.cause.signal)) : json(nullptr)},
-        {"sender", c.cause.sender ? to_json(*c.cause.sender) : json(nullptr)},
-        {"confidence", confidence_name(c.cause.confidence)},
-        {"evidence", evidence}}},
+      {"outcome", to_json(c.outcome, c.final)},
+      {"cause", cause},
       {"signals", signals},
       {"signals_not_listed", c.signals_not_listed},
-      {"descendants", json::array()},
+      {"descendants", descendants},
+      {"descendants_summary",
+       {{"started", c.descendant_counts.started},
+        {"exited_normally", c.descendant_counts.exited_normally},
+        {"not_listed", c.descendant_counts.not_listed},
+        {"alive", c.descendant_counts.alive}}},
       {"oom", c.oom ? to_json(*c.oom) : json(nullptr)},
       {"resources",
        {{"max_rss_kib", nullable(c.resources.max_rss_kib)},

@@ -20,6 +20,7 @@ constexpr const char* kExamples =
     "  deathwatch -- java -jar app.jar\n"
     "  deathwatch -o /var/log/app.death.json -- ./flaky-script.sh\n"
     "  deathwatch -q -o death.json -- sleep 300     # report only an abnormal death\n"
+    "  deathwatch --pid 4242 -o death.json          # watch a running process\n"
     "\nExit status: that of COMMAND (a death by signal S is mirrored by dying of S);\n"
     "125 deathwatch failed, 126 COMMAND cannot be executed, 127 COMMAND not found.\n";
 
@@ -35,6 +36,14 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
       ->type_name("FILE");
   app.add_flag("-q,--quiet", options.quiet, "print the report only when COMMAND dies abnormally");
   app.add_flag("-v,--verbose", options.verbosity, "deathwatch's own diagnostics on stderr (-vv: more)");
+  bool no_follow = false;
+  app.add_flag("--no-follow", no_follow, "watch only COMMAND's own process, not its children");
+  pid_t attach = 0;
+  app.add_option("-p,--pid", attach,
+                 "watch the running process PID (its threads and, unless --no-follow, its "
+                 "children) until it dies; Ctrl+C ends the watch and leaves it running")
+      ->type_name("PID")
+      ->check(CLI::PositiveNumber);
   app.add_flag("--cgroup", options.own_cgroup,
                "run COMMAND in a memory cgroup of its own (cgroup v1, root), so OOM counters "
                "count it alone");
@@ -53,8 +62,18 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
     std::cerr << "deathwatch: " << e.what() << " (see deathwatch --help)\n";
     return {std::nullopt, kExitOwnFailure};
   }
-  if (options.command.empty()) {
-    std::cerr << "deathwatch: no command given: deathwatch [OPTIONS] -- COMMAND [ARG...]\n";
+  options.follow = !no_follow;
+  if (attach > 0) options.attach_pid = attach;
+  if (options.attach_pid && !options.command.empty()) {
+    std::cerr << "deathwatch: give either --pid PID or a command, not both\n";
+    return {std::nullopt, kExitOwnFailure};
+  }
+  if (options.attach_pid && options.own_cgroup) {
+    std::cerr << "deathwatch: --cgroup starts a command in a new cgroup; it cannot move an attached process\n";
+    return {std::nullopt, kExitOwnFailure};
+  }
+  if (!options.attach_pid && options.command.empty()) {
+    std::cerr << "deathwatch: no command given: deathwatch [OPTIONS] -- COMMAND [ARG...] or --pid PID\n";
     return {std::nullopt, kExitOwnFailure};
   }
   if (!output.empty()) options.output = output;

@@ -150,19 +150,29 @@ OomProbe OomProbe::start(pid_t pid) {
   return probe;
 }
 
-std::optional<OomKill> OomProbe::conclude(pid_t pid, pid_t watcher) {
-  // 1. The kernel log names the victim: certain.
+std::optional<OomKill> OomProbe::kernel_log_victim(pid_t pid) {
   if (kmsg_.is_open()) {
+    // Every OOM line since the start is kept (they are few): several processes of the tree
+    // may ask about the same stretch of log.
     char record[8192];
     for (;;) {
       const ssize_t n = ::read(kmsg_.get(), record, sizeof record - 1);
       if (n < 0 && errno == EPIPE) continue;  // overwritten records: read on
       if (n <= 0) break;
-      if (auto oom = parse_kernel_oom_line(std::string_view(record, static_cast<std::size_t>(n)), pid)) {
-        describe_cgroup(*oom, pid, watcher);
-        return oom;
-      }
+      std::string_view line(record, static_cast<std::size_t>(n));
+      if (line.find("Killed process ") != std::string_view::npos) oom_lines_.emplace_back(line);
     }
+  }
+  for (const auto& line : oom_lines_)
+    if (auto oom = parse_kernel_oom_line(line, pid)) return oom;
+  return std::nullopt;
+}
+
+std::optional<OomKill> OomProbe::conclude(pid_t pid, pid_t watcher) {
+  // 1. The kernel log names the victim: certain.
+  if (auto oom = kernel_log_victim(pid)) {
+    describe_cgroup(*oom, pid, watcher);
+    return oom;
   }
   // 2. The memory cgroup's own counter.
   if (!cgroup_ || !cgroup_kills_before_) return std::nullopt;

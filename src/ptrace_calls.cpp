@@ -22,6 +22,12 @@ unsigned long trace_options(bool follow_forks) {
   return options;
 }
 
+unsigned long descendant_trace_options() { return trace_options(true) & ~PTRACE_O_TRACEEXEC; }
+
+Status ptrace_setoptions(pid_t tid, unsigned long options) {
+  return call(PTRACE_SETOPTIONS, "PTRACE_SETOPTIONS", tid, nullptr, reinterpret_cast<void*>(options));
+}
+
 Status ptrace_seize(pid_t pid, unsigned long options) {
   return call(PTRACE_SEIZE, "PTRACE_SEIZE", pid, nullptr, reinterpret_cast<void*>(options));
 }

@@ -85,11 +85,42 @@ std::string render_report(const Certificate& c, Colour colour) {
     for (const auto& r : c.signals) {
       out += "    " + clock_of(r.time) + "  " + signal_name(r.signo) + " " +
              si_code_name(r.signo, r.code) + " " + sender_brief(r);
+      if (r.pid != c.process.pid) out += " to pid " + std::to_string(r.pid);
       if (r.count > 1) out += "  x" + std::to_string(r.count);
       out += "\n";
     }
     if (c.signals_not_listed)
       out += "    (" + std::to_string(c.signals_not_listed) + " more not listed)\n";
+  }
+  if (c.descendant_counts.started > 0) {
+    const auto& n = c.descendant_counts;
+    out += "  descendants: " + std::to_string(n.started) + " started, " +
+           std::to_string(n.exited_normally) + " exited normally";
+    if (n.alive) out += ", " + std::to_string(n.alive) + " still running";
+    if (n.not_listed) out += ", " + std::to_string(n.not_listed) + " more abnormal deaths not listed";
+    out += "\n";
+    // The tree of deaths: each listed descendant under its parent, indented by depth.
+    auto depth_of = [&c](pid_t ppid) {
+      int depth = 0;
+      for (int guard = 0; guard < 64 && ppid != c.process.pid; ++guard) {
+        const Descendant* parent = nullptr;
+        for (const auto& d : c.descendants)
+          if (d.pid == ppid) parent = &d;
+        if (!parent) break;
+        ++depth;
+        ppid = parent->ppid;
+      }
+      return depth;
+    };
+    for (const auto& d : c.descendants) {
+      out += "    " + std::string(2 * depth_of(d.ppid), ' ') + "`" + join(d.argv) + "` (pid " +
+             std::to_string(d.pid) + ", parent " + std::to_string(d.ppid) + "): ";
+      if (!d.ended_at)
+        out += "running\n";
+      else
+        out += (d.outcome.is_normal() ? d.outcome.describe() : s.red(d.outcome.describe())) + ": " +
+               d.cause.summary + "\n";
+    }
   }
   char res[160];
   std::snprintf(res, sizeof res, "  resources: max RSS %ld KiB, CPU %.2fs user + %.2fs sys\n",

@@ -1,6 +1,7 @@
 #include "deathwatch/supervisor.h"
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -77,7 +78,7 @@ std::optional<std::string> privilege_loss_warning(const std::string& exe) {
 Supervisor::Supervisor(Options options, SignalSnapshot original_signals)
     : options_(std::move(options)),
       original_signals_(original_signals),
-      tracer_(*this, /*follow_forks=*/false) {
+      tracer_(*this, /*follow_forks=*/options_.follow) {
   certificate_.watcher.version = DEATHWATCH_VERSION;
   certificate_.process.argv = options_.command;
   std::error_code ec;
@@ -111,7 +112,15 @@ int Supervisor::run() {
     writer_.emplace(std::move(*writer));
   }
 
-  start_target();
+  if (options_.follow || ::getpid() == 1) {
+    // Orphaned descendants are reparented to deathwatch, which reaps them (and, as PID 1 in
+    // a container, every zombie: tini's job).
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  }
+  if (options_.attach_pid)
+    attach_target();
+  else
+    start_target();
   event_loop();
   finish();
   return exit_status_;
@@ -124,7 +133,6 @@ void Supervisor::start_target() {
   certificate_.process.pid = target_;
   certificate_.process.exe = child.executable;
   certificate_.process.started_at = WallClock::now();
-  auto& backends = certificate_.watcher.backends;
   if (options_.own_cgroup) {
     auto cgroup = OwnCgroup::create_for(target_);
     if (cgroup)
@@ -133,47 +141,109 @@ void Supervisor::start_target() {
       warn("--cgroup: " + cgroup.error().describe() + "; the target shares deathwatch's cgroup");
   }
 
+  // Before it runs: the "before" OOM readings, and the kernel log from now on.
+  oom_probe_ = OomProbe::start(target_);
   // The child is stopped before exec: choose how to watch it, strongest evidence first.
-  auto kernel = KernelBackend::open(/*follow_children=*/false);
+  choose_backend([this] { return tracer_.seize_stopped_child(target_); });
+  if (mode_ != Mode::Ptrace) ::kill(target_, SIGCONT);  // the tracer resumes it itself
+  certificate_.watcher.backends.push_back({"wait-status", true, "exit code or terminating signal, rusage"});
+  for (auto& b : oom_probe_->backends()) certificate_.watcher.backends.push_back(std::move(b));
+  write_certificate();
+}
+
+void Supervisor::choose_backend(const std::function<Status()>& seize) {
+  auto& backends = certificate_.watcher.backends;
+  tree_ = ProcessTree(target_);
+  tree_.set_top_argv(certificate_.process.argv);
+  auto kernel = KernelBackend::open(options_.follow);
   if (kernel && (*kernel)->watch(target_)) {
     kernel_ = std::move(*kernel);
     mode_ = Mode::Kernel;
-    ::kill(target_, SIGCONT);
     backends.push_back({"ebpf", true,
                         "signal_generate and " + kernel_->oom_hook() +
                             ": the sender of every signal, SIGKILL included, and OOM victims"});
     backends.push_back({"ptrace", false, "not needed: the kernel reports every signal without stopping the target"});
-  } else {
-    const std::string why = kernel ? "cannot watch the process" : kernel.error().describe();
-    backends.push_back({"ebpf", false, why});
-    if (std::getenv("DEATHWATCH_NO_BPF"))
-      spdlog::info("eBPF backend off: {}", why);  // asked for: no warning
-    else
-      warn("eBPF backend unavailable (" + why + "): SIGKILL senders cannot be named");
-    auto seized = tracer_.seize_stopped_child(target_);
-    if (seized) {
-      mode_ = Mode::Ptrace;
-      backends.push_back(
-          {"ptrace", true, "signal-delivery stops: sender and siginfo of every catchable signal"});
-    } else {
-      // Seccomp, a container or an LSM refused ptrace: still run the target.
-      mode_ = Mode::Plain;
-      ::kill(target_, SIGCONT);
-      backends.push_back({"ptrace", false, seized.error().describe()});
-      warn("ptrace not permitted (" + seized.error().describe() +
-           "): running the command without it; signal senders cannot be named");
+    return;
+  }
+  const std::string why = kernel ? "cannot watch the process" : kernel.error().describe();
+  backends.push_back({"ebpf", false, why});
+  if (std::getenv("DEATHWATCH_NO_BPF"))
+    spdlog::info("eBPF backend off: {}", why);  // asked for: no warning
+  else
+    warn("eBPF backend unavailable (" + why + "): SIGKILL senders cannot be named");
+  auto seized = seize();
+  if (seized) {
+    mode_ = Mode::Ptrace;
+    backends.push_back({"ptrace", true, "signal-delivery stops: sender and siginfo of every catchable signal"});
+    return;
+  }
+  if (attached_)
+    throw FatalError(kExitOwnFailure, "cannot watch pid " + std::to_string(target_) + ": ptrace " +
+                                          seized.error().describe() +
+                                          " (another user's process, or ptrace restricted; as root "
+                                          "the eBPF backend needs no ptrace)");
+  // Seccomp, a container or an LSM refused ptrace: still run the target.
+  mode_ = Mode::Plain;
+  backends.push_back({"ptrace", false, seized.error().describe()});
+  warn("ptrace not permitted (" + seized.error().describe() +
+       "): running the command without it; signal senders cannot be named");
+}
+
+void Supervisor::attach_target() {
+  attached_ = true;
+  target_ = *options_.attach_pid;
+  auto st = read_proc_stat(target_);
+  if (!st || st->state == 'Z')
+    throw FatalError(kExitOwnFailure, "no running process " + std::to_string(target_));
+  if (auto tgid = read_tgid(target_); tgid && *tgid != target_)
+    throw FatalError(kExitOwnFailure, std::to_string(target_) + " is a thread of process " +
+                                          std::to_string(*tgid) + "; give the process id");
+  Sender identity = read_process_identity(target_);
+  certificate_.process.pid = target_;
+  certificate_.process.argv = identity.cmdline.value_or(std::vector<std::string>{});
+  certificate_.process.exe = identity.exe;
+  certificate_.process.cwd = read_link("/proc/" + std::to_string(target_) + "/cwd");
+  certificate_.process.started_at = start_time_from_ticks(st->start_ticks);
+  target_identity_ = identity;
+  exec_confirmed_ = true;
+  choose_backend([this] { return tracer_.seize_running_process(target_); });
+  if (options_.follow) watch_existing_descendants(target_);
+  certificate_.watcher.backends.push_back(
+      {"wait-status", mode_ == Mode::Ptrace, "as its tracer (deathwatch is not its parent)"});
+  oom_probe_ = OomProbe::start(target_);
+  for (auto& b : oom_probe_->backends()) certificate_.watcher.backends.push_back(std::move(b));
+  write_certificate();
+}
+
+void Supervisor::watch_existing_descendants(pid_t pid) {
+  for (pid_t tid : list_numeric_entries("/proc/" + std::to_string(pid) + "/task")) {
+    auto text = read_text_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/children");
+    if (!text) continue;
+    std::size_t pos = 0;
+    const std::string& t = *text;
+    while (pos < t.size()) {
+      const auto end = t.find(' ', pos);
+      const pid_t child = static_cast<pid_t>(std::atoi(t.substr(pos, end - pos).c_str()));
+      pos = end == std::string::npos ? t.size() : end + 1;
+      if (child <= 0 || tree_.is_descendant(child)) continue;
+      bool watched = false;
+      if (mode_ == Mode::Kernel) watched = kernel_->watch(child).ok();
+      if (mode_ == Mode::Ptrace) watched = tracer_.seize_running_process(child).ok();
+      if (!watched) continue;
+      auto st = read_proc_stat(child);
+      tree_.on_start(child, pid, st ? start_time_from_ticks(st->start_ticks) : WallClock::now());
+      const Sender id = read_process_identity(child);
+      tree_.on_exec(child, id.cmdline.value_or(std::vector<std::string>{}), id.exe);
+      watch_existing_descendants(child);
     }
   }
-  backends.push_back({"wait-status", true, "exit code or terminating signal, rusage"});
-  oom_probe_ = OomProbe::start(target_);
-  for (auto& b : oom_probe_->backends()) backends.push_back(std::move(b));
-  write_certificate();
 }
 
 int Supervisor::poll_timeout_ms() const {
   auto now = Clock::now();
   std::optional<Clock::time_point> next;
   if (dirty_ && writer_) next = last_flush_ + kFlushPeriod;
+  if (target_done_ && (!next || next_prune_ < *next)) next = next_prune_;
   for (const auto& f : pending_forwards_)
     if (!next || f.due < *next) next = f.due;
   if (!next) return -1;
@@ -181,8 +251,25 @@ int Supervisor::poll_timeout_ms() const {
   return static_cast<int>(std::clamp<long long>(ms + 1, 0, 1000));
 }
 
+bool Supervisor::watching() const {
+  if (end_requested_) return false;
+  if (!target_done_) return true;
+  // The top is gone: orphaned descendants are still watched until they die.
+  return options_.follow && tree_.alive_count() > 0;
+}
+
 void Supervisor::event_loop() {
-  while (!target_done_) {
+  bool announced_orphans = false;
+  while (watching()) {
+    if (target_done_ && !announced_orphans) {
+      announced_orphans = true;
+      conclude_top();
+      spdlog::warn("{} ended ({}); still watching {} descendant(s) it left running "
+                   "(Ctrl+C or SIGTERM to deathwatch stops watching)",
+                   certificate_.process.argv.empty() ? "the process" : certificate_.process.argv[0],
+                   certificate_.outcome.describe(), tree_.alive_count());
+      write_certificate();
+    }
     struct pollfd fds[3] = {{signal_fd_.get(), POLLIN, 0},
                             {kernel_ ? kernel_->event_fd() : -1, POLLIN, 0},
                             {exec_report_.get(), POLLIN, 0}};  // negative fds are skipped
@@ -195,7 +282,39 @@ void Supervisor::event_loop() {
     reap();
     send_due_forwards();
     maybe_stop_with_target();
+    if (target_done_) prune_vanished_descendants();
     flush_if_due();
+  }
+  if (end_requested_) end_watch();
+}
+
+void Supervisor::prune_vanished_descendants() {
+  // A safety net, once a second: a descendant whose end was never reported (an event lost)
+  // must not keep deathwatch waiting forever.
+  const auto now = Clock::now();
+  if (now < next_prune_) return;
+  next_prune_ = now + std::chrono::seconds(1);
+  for (pid_t pid : tree_.alive_pids()) {
+    if (::kill(pid, 0) != 0 && errno == ESRCH) descendant_died(pid, Outcome{}, WallClock::now());
+  }
+}
+
+void Supervisor::end_watch() {
+  // Let everything go as it is: tracees are detached with any signal in flight delivered.
+  if (mode_ == Mode::Ptrace && tracer_.tracee_count() > 0) {
+    tracer_.detach_all();
+    const auto deadline = Clock::now() + std::chrono::seconds(2);
+    while (tracer_.tracee_count() > 0 && Clock::now() < deadline) {
+      struct pollfd fd = {signal_fd_.get(), POLLIN, 0};
+      ::poll(&fd, 1, 50);
+      drain_own_signals();
+      reap();
+    }
+  }
+  if (kernel_) kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
+  if (!target_done_) {
+    certificate_.outcome.kind = OutcomeKind::Alive;
+    certificate_.watch_ended_alive = true;
   }
 }
 
@@ -214,7 +333,14 @@ void Supervisor::on_own_signal(const signalfd_siginfo& info) {
   if (signo == SIGCHLD || signo == SIGWINCH) return;  // reaped below / the tty tells the target
   spdlog::debug("deathwatch received {} {} from pid {}", signal_name(signo),
                 si_code_name(signo, code), info.ssi_pid);
-  if (is_stop_signal(signo)) {
+  const bool ends_watch = signo == SIGINT || signo == SIGTERM || signo == SIGHUP || signo == SIGQUIT;
+  if (ends_watch && (attached_ || target_done_)) {
+    // Nothing of ours to forward to: the attached process is not in our job, the top is gone.
+    spdlog::info("{}: ending the watch", signal_name(signo));
+    end_requested_ = true;
+    return;
+  }
+  if (is_stop_signal(signo) && !attached_) {
     // Ctrl+Z (or a background tty access) stops the whole job: the target gets its own
     // copy; deathwatch stops once the target has, so the shell sees the job stopped.
     stop_with_target_ = true;
@@ -329,9 +455,10 @@ void Supervisor::on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) {
 void Supervisor::on_kernel_event(const dw_event& e) {
   const pid_t tgid = static_cast<pid_t>(e.target_tgid);
   if (e.kind == DW_EVENT_OOM_VICTIM) {
-    if (tgid != target_ && static_cast<pid_t>(e.target_tid) != target_) return;
+    const bool is_target = tgid == target_ || static_cast<pid_t>(e.target_tid) == target_;
+    if (!is_target && !tree_.is_descendant(tgid)) return;
     OomKill oom;
-    oom.pid = target_;
+    oom.pid = is_target ? target_ : tgid;
     oom.time = boot_ns_to_wall(e.boot_ns);
     oom.source = "ebpf " + kernel_->oom_hook();
     oom.confidence = Confidence::Certain;
@@ -343,15 +470,40 @@ void Supervisor::on_kernel_event(const dw_event& e) {
     }
     oom.triggered_by = describe_current_task(e);
     oom.evidence.push_back("kernel tracepoint oom:mark_victim named pid " + std::to_string(e.target_tid));
-    certificate_.oom = std::move(oom);
+    if (is_target)
+      certificate_.oom = std::move(oom);
+    else
+      descendant_oom_[tgid] = std::move(oom);
     write_certificate();
     return;
   }
-  if (e.kind == DW_EVENT_EXEC) {
-    if (tgid == target_ && exec_confirmed_) on_exec(tgid);  // the first exec: exec report
+  if (e.kind == DW_EVENT_FORK) {
+    on_process_start(tgid, static_cast<pid_t>(e.parent_tgid));
     return;
   }
-  if (e.kind != DW_EVENT_SIGNAL || tgid != target_) return;
+  if (e.kind == DW_EVENT_EXEC) {
+    if (tgid == target_) {
+      if (exec_confirmed_) on_exec(tgid);  // the first exec is confirmed by the exec report
+    } else if (tree_.is_descendant(tgid)) {
+      // exe is not read here (a /proc read per exec of a busy tree); argv is the kernel's.
+      tree_.on_exec(tgid, split_cmdline(std::string_view(e.args, std::min<unsigned>(e.args_len, DW_ARGS_LEN))),
+                    std::nullopt);
+    }
+    return;
+  }
+  if (e.kind == DW_EVENT_EXIT) {
+    const Outcome outcome = outcome_from(WaitStatus::decode(e.exit_code, false));
+    if (tgid != target_) {
+      descendant_died(tgid, outcome, boot_ns_to_wall(e.boot_ns));
+    } else if (attached_) {
+      // Not our child: no wait status will come; this is the only report of its end.
+      target_done_ = true;
+      certificate_.process.ended_at = boot_ns_to_wall(e.boot_ns);
+      certificate_.outcome = outcome;
+    }
+    return;
+  }
+  if (e.kind != DW_EVENT_SIGNAL) return;
   // TRACE_SIGNAL_IGNORED: discarded, the target never sees it. SIGCONT is kept: its effect
   // (resuming a stopped process) happens even when its delivery is ignored.
   if (e.result == 1 && e.sig != SIGCONT) return;
@@ -396,6 +548,7 @@ bool Supervisor::attribute_sender(SignalRecord& record, pid_t sender_tgid,
       return f.signo == record.signo && f.sender_pid == sender_tgid;
     });
   record.sender = read_other();
+  signalled_pids_.insert(record.pid);
   return true;
 }
 
@@ -461,8 +614,39 @@ void Supervisor::on_exec(pid_t tgid) {
   dirty_ = true;
 }
 
+void Supervisor::on_process_start(pid_t pid, pid_t parent_tgid) {
+  if (!options_.follow) return;
+  tree_.on_start(pid, parent_tgid, WallClock::now());
+  dirty_ = true;
+}
+
+void Supervisor::on_process_exiting(pid_t tgid, int raw_status) {
+  if (tgid == target_ || !tree_.is_descendant(tgid)) return;
+  // Read its command line now, while it still has its memory, but only for a death worth
+  // listing: a normal exit (most of a busy supervisor's children) costs nothing here.
+  const Outcome outcome = outcome_from(WaitStatus::decode(raw_status, false));
+  if (outcome.is_normal() && !signalled_pids_.count(tgid)) return;
+  const Sender id = read_process_identity(tgid);
+  tree_.on_exec(tgid, id.cmdline.value_or(std::vector<std::string>{}), id.exe);
+}
+
+void Supervisor::descendant_died(pid_t pid, const Outcome& outcome, WallTime when) {
+  std::optional<OomKill> oom;
+  if (auto it = descendant_oom_.find(pid); it != descendant_oom_.end()) {
+    oom = std::move(it->second);
+    descendant_oom_.erase(it);
+  } else if (outcome.signal == SIGKILL && oom_probe_) {
+    oom = oom_probe_->kernel_log_victim(pid);  // without eBPF: the kernel log, if readable
+  }
+  if (tree_.on_exit(pid, outcome, when, certificate_.signals, std::move(oom))) dirty_ = true;
+  signalled_pids_.erase(pid);
+}
+
 void Supervisor::on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) {
-  if (tgid != target_) return;
+  if (tgid != target_) {
+    descendant_died(tgid, outcome_from(status), WallClock::now());
+    return;
+  }
   if (exec_report_.is_open() && !exec_confirmed_) check_exec_report();
   target_done_ = true;
   certificate_.process.ended_at = WallClock::now();
@@ -479,18 +663,17 @@ void Supervisor::flush_if_due() {
 void Supervisor::write_certificate() {
   dirty_ = false;
   last_flush_ = Clock::now();
+  if (options_.follow) {
+    certificate_.descendants = tree_.snapshot();
+    certificate_.descendant_counts = tree_.counts();
+  }
   if (!writer_) return;
   if (auto st = writer_->write_certificate(to_json(certificate_, WallClock::now())); !st)
     spdlog::error("{}", st.error().describe());
 }
 
-void Supervisor::finish() {
+void Supervisor::conclude_top() {
   const Outcome& outcome = certificate_.outcome;
-  if (kernel_) {
-    kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
-    if (auto lost = kernel_->dropped())
-      warn(std::to_string(lost) + " kernel events were lost (ring buffer full)");
-  }
   if (outcome.kind == OutcomeKind::Killed && outcome.signal == SIGKILL && oom_probe_) {
     if (!certificate_.oom) {
       certificate_.oom = oom_probe_->conclude(target_, ::getpid());
@@ -514,12 +697,32 @@ void Supervisor::finish() {
           "cap_bpf,cap_perfmon+ep (eBPF backend: " +
           certificate_.watcher.backends.front().detail + ")");
   }
+  if (options_.follow) certificate_.root_cause = tree_.root_cause(outcome, certificate_.cause);
+  if (certificate_.root_cause) {
+    // Not "by itself": a descendant's death explains the exit.
+    certificate_.cause.summary = certificate_.root_cause->summary;
+    certificate_.cause.evidence.push_back("root cause: descendant pid " +
+                                          std::to_string(certificate_.root_cause->pid) + ": " +
+                                          certificate_.root_cause->cause.summary);
+  }
   certificate_.final = true;
+}
+
+void Supervisor::finish() {
+  if (kernel_) {
+    kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
+    if (auto lost = kernel_->dropped())
+      warn(std::to_string(lost) + " kernel events were lost (ring buffer full)");
+  }
+  conclude_top();
   write_certificate();
   own_cgroup_.reset();  // now, not at destruction: deathwatch may end by raising a signal
+  const Outcome& outcome = certificate_.outcome;
   if (outcome.kind == OutcomeKind::Killed) {
     death_signal_ = outcome.signal;
     exit_status_ = 128 + outcome.signal.value_or(0);
+  } else if (outcome.kind == OutcomeKind::Alive) {
+    exit_status_ = 0;  // the watch ended; the process lives on
   } else {
     exit_status_ = outcome.exit_code.value_or(kExitOwnFailure);
   }

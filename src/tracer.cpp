@@ -9,7 +9,21 @@
 #include "deathwatch/ptrace_calls.h"
 #include "deathwatch/signals.h"
 
+#include <dirent.h>
+#include <cstdlib>
+
 namespace deathwatch {
+
+std::vector<pid_t> list_numeric_entries(const std::string& dir) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] >= '0' && e->d_name[0] <= '9') out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+  }
+  ::closedir(d);
+  return out;
+}
 
 Status Tracer::seize_stopped_child(pid_t pid) {
   if (auto st = ptrace_seize(pid, trace_options(follow_forks_)); !st) return st;
@@ -22,13 +36,48 @@ Status Tracer::seize_stopped_child(pid_t pid) {
   return Ok{};
 }
 
+Status Tracer::seize_running_process(pid_t pid) {
+  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+  // Threads may start while we list them: repeat until a pass finds nothing new. Threads
+  // started by an already seized thread are attached by the kernel (PTRACE_O_TRACECLONE).
+  for (int pass = 0; pass < 16; ++pass) {
+    bool seized_any = false;
+    for (pid_t tid : list_numeric_entries(task_dir)) {
+      if (tracees_.count(tid)) continue;
+      if (auto st = ptrace_seize(tid, trace_options(follow_forks_)); !st) {
+        if (tid == pid) return st;  // the process itself: not permitted, or gone
+        continue;                   // a thread that just exited
+      }
+      tracees_[tid] = Tracee{pid, TraceeState::Running};
+      seized_any = true;
+    }
+    if (!seized_any) break;
+  }
+  if (!tracees_.count(pid)) return SysError{"no such process " + std::to_string(pid), ESRCH};
+  return Ok{};
+}
+
+void Tracer::detach_all() {
+  for (auto& [tid, tracee] : tracees_) {
+    tracee.state = TraceeState::Detaching;
+    // Into a ptrace stop, where PTRACE_DETACH is allowed; see dispatch().
+    (void)ptrace_interrupt(tid);
+  }
+}
+
 Tracer::Tracee& Tracer::tracee_for(pid_t tid) {
   auto it = tracees_.find(tid);
   if (it != tracees_.end()) return it->second;
   // A new task's first stop can arrive before its creator's clone/fork event.
   const pid_t tgid = read_tgid(tid).value_or(tid);
   spdlog::debug("new tracee {} (tgid {}) seen before its creation event", tid, tgid);
-  return tracees_[tid] = Tracee{tgid, TraceeState::Running};
+  tracees_[tid] = Tracee{tgid, TraceeState::Running, /*new_descendant=*/tgid == tid};
+  if (tgid == tid) {
+    // Its parent, from /proc (the fork event that would say so has not come yet).
+    auto st = read_proc_stat(tid);
+    observer_.on_process_start(tid, st ? st->ppid : 0);
+  }
+  return tracees_[tid];
 }
 
 void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage& usage) {
@@ -41,6 +90,10 @@ void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage& usage) {
     return;
   }
   Tracee& tracee = tracee_for(tid);
+  if (tracee.state == TraceeState::Detaching) {
+    detach_at_stop(tid, tracee, ws);
+    return;
+  }
   if (ws.kind != Kind::GroupStop && tracee.state == TraceeState::GroupStopped)
     leave_group_stop(tracee);
 
@@ -60,8 +113,20 @@ void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage& usage) {
       on_exec_event(tid, tracee);
       resume_tracee(tid, Resume::Continue, 0);
       return;
-    case Kind::EventStop:       // PTRACE_INTERRUPT or a new tracee's first stop
-    case Kind::ExitEvent:       // about to exit; the final status follows
+    case Kind::ExitEvent:  // about to exit; the final status follows
+      if (tid == tracee.tgid) {
+        if (auto status = ptrace_geteventmsg(tid))
+          observer_.on_process_exiting(tid, static_cast<int>(*status));
+      }
+      resume_tracee(tid, Resume::Continue, 0);
+      return;
+    case Kind::EventStop:  // PTRACE_INTERRUPT or a new tracee's first stop
+      if (tracee.new_descendant) {
+        tracee.new_descendant = false;
+        (void)ptrace_setoptions(tid, descendant_trace_options());
+      }
+      resume_tracee(tid, Resume::Continue, 0);
+      return;
     case Kind::VforkDoneEvent:
     case Kind::Unknown:
       resume_tracee(tid, Resume::Continue, 0);
@@ -72,6 +137,17 @@ void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage& usage) {
     case Kind::Continued:
       return;  // handled above, or impossible for a tracee
   }
+}
+
+void Tracer::detach_at_stop(pid_t tid, Tracee& tracee, const WaitStatus& ws) {
+  int deliver = 0;
+  if (ws.kind == WaitStatus::Kind::SignalDelivery) {
+    // A signal caught in flight goes on with the detach: observed, and delivered once.
+    if (auto info = ptrace_getsiginfo(tid)) observer_.on_signal(tracee.tgid, tid, *info);
+    deliver = ws.value;
+  }
+  (void)ptrace_detach(tid, deliver);
+  tracees_.erase(tid);
 }
 
 void Tracer::on_signal_delivery(pid_t tid, Tracee& tracee, int signo) {
@@ -121,7 +197,8 @@ void Tracer::on_new_task_event(pid_t tid, const WaitStatus& ws) {
     // PTRACE_EVENT_CLONE covers threads and clone() children with an odd exit signal.
     tgid = read_tgid(child).value_or(tracees_[tid].tgid);
   }
-  tracees_[child] = Tracee{tgid, TraceeState::Running};
+  tracees_[child] = Tracee{tgid, TraceeState::Running, /*new_descendant=*/tgid == child};
+  if (tgid == child) observer_.on_process_start(child, tracees_[tid].tgid);
 }
 
 void Tracer::on_exec_event(pid_t tid, Tracee& tracee) {

@@ -124,6 +124,35 @@ struct ProcessInfo {
   std::optional<WallTime> ended_at;
 };
 
+// A process started by the watched process (or by its descendants).
+struct Descendant {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  std::vector<std::string> argv;  // after its last exec (inherited from the parent before)
+  std::optional<std::string> exe;
+  WallTime started_at{};
+  std::optional<WallTime> ended_at;  // null while alive
+  Outcome outcome;
+  Cause cause;
+  std::optional<OomKill> oom;
+};
+
+// The death deep in the tree that explains how the watched process ended.
+struct RootCause {
+  pid_t pid = 0;
+  std::vector<std::string> argv;
+  std::vector<pid_t> chain;  // from the watched process's child down to `pid`
+  std::string summary;
+  Cause cause;               // of `pid`'s own death
+};
+
+struct DescendantCounts {
+  std::uint64_t started = 0;
+  std::uint64_t exited_normally = 0;  // exit 0 with no signal from another process: counted only
+  std::uint64_t not_listed = 0;       // abnormal deaths beyond the list's bound
+  std::uint64_t alive = 0;
+};
+
 struct Backend {
   std::string name;    // "ptrace", "procfs", ...
   bool active = false;
@@ -144,6 +173,10 @@ struct Certificate {
   std::uint64_t signals_not_listed = 0;  // records beyond the list's bound (counted, not kept)
   Resources resources;
   std::optional<OomKill> oom;
+  std::vector<Descendant> descendants;  // abnormal deaths, then the living
+  DescendantCounts descendant_counts;
+  std::optional<RootCause> root_cause;
+  bool watch_ended_alive = false;       // --pid: deathwatch stopped watching, target alive
   WatcherInfo watcher;
   bool final = false;  // false while the target runs: outcome not yet known
 };
@@ -154,6 +187,8 @@ nlohmann::json to_json(const SignalRecord& record);
 // holds the full identity). Cheap: it is written at every signal-delivery stop.
 std::string event_line(const SignalRecord& record);
 nlohmann::json to_json(const OomKill& oom);
+nlohmann::json to_json(const Outcome& outcome, bool final);
+nlohmann::json to_json(const Cause& cause, bool final);
 nlohmann::json to_json(const Certificate& certificate, WallTime now);
 
 }  // namespace deathwatch

@@ -1,7 +1,9 @@
-// The command line: deathwatch [OPTIONS] -- COMMAND [ARG...]
+// The command line: deathwatch [OPTIONS] -- COMMAND [ARG...]  |  deathwatch [OPTIONS] --pid PID
 #pragma once
 
 #include <optional>
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -13,6 +15,8 @@ struct Options {
   bool quiet = false;                 // -q: report on stderr only for abnormal deaths
   int verbosity = 0;                  // -v, -vv: deathwatch's own diagnostics on stderr
   bool own_cgroup = false;            // --cgroup: run the target in a memory cgroup of its own
+  bool follow = true;                 // follow descendants (--no-follow: the top process only)
+  std::optional<pid_t> attach_pid;    // --pid PID: watch a running process instead of a command
 };
 
 // Parses argv. Returns the options, or an exit status when deathwatch should stop here

@@ -59,6 +59,8 @@ class OomProbe {
   // After `pid` died of SIGKILL: what the counters and the log say. `watcher` is deathwatch's
   // own pid (not counted as another process sharing the cgroup).
   std::optional<OomKill> conclude(pid_t pid, pid_t watcher);
+  // The kernel log's OOM line for `pid` (any process, a descendant too), if readable.
+  std::optional<OomKill> kernel_log_victim(pid_t pid);
   // The sources and whether each could be used, for watcher.backends.
   std::vector<Backend> backends() const;
   const std::optional<MemoryCgroup>& cgroup() const { return cgroup_; }
@@ -70,6 +72,7 @@ class OomProbe {
   std::optional<long long> cgroup_kills_before_;
   std::optional<long long> host_kills_before_;
   ScopedFd kmsg_;
+  std::vector<std::string> oom_lines_;
   std::string kmsg_error_;
 };
 

@@ -15,8 +15,11 @@ namespace deathwatch {
 // Options for every tracee: event stops for clone/exec/exit (fork and vfork when following
 // children). No PTRACE_O_TRACESYSGOOD: deathwatch never stops at system calls.
 unsigned long trace_options(bool follow_forks);
+// For descendants: no exec events (one stop fewer per child; their argv is read at exit).
+unsigned long descendant_trace_options();
 
 Status ptrace_seize(pid_t pid, unsigned long options);
+Status ptrace_setoptions(pid_t tid, unsigned long options);
 Status ptrace_interrupt(pid_t tid);
 Status ptrace_detach(pid_t tid, int signo);
 Result<siginfo_t> ptrace_getsiginfo(pid_t tid);

@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "deathwatch/certificate.h"
@@ -20,6 +22,7 @@
 #include "deathwatch/kernel_backend.h"
 #include "deathwatch/launch.h"
 #include "deathwatch/oom_evidence.h"
+#include "deathwatch/process_tree.h"
 #include "deathwatch/scoped_fd.h"
 #include "deathwatch/tracer.h"
 
@@ -54,6 +57,8 @@ class Supervisor : public TraceObserver {
   void on_group_stop(pid_t tgid, int signo, bool stopped) override;
   void on_exec(pid_t tgid) override;
   void on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) override;
+  void on_process_start(pid_t pid, pid_t parent_tgid) override;
+  void on_process_exiting(pid_t tgid, int raw_status) override;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -74,6 +79,14 @@ class Supervisor : public TraceObserver {
   };
 
   void start_target();
+  void attach_target();
+  // Chooses the backend for `pid` (kernel, else ptrace via `seize`, else plain).
+  void choose_backend(const std::function<Status()>& seize);
+  void watch_existing_descendants(pid_t pid);
+  bool watching() const;
+  void end_watch();
+  void prune_vanished_descendants();
+  void descendant_died(pid_t pid, const Outcome& outcome, WallTime when);
   void on_kernel_event(const dw_event& event);
   void event_loop();
   int poll_timeout_ms() const;
@@ -93,6 +106,7 @@ class Supervisor : public TraceObserver {
   void flush_if_due();
   void write_certificate();
   void warn(const std::string& message);
+  void conclude_top();  // outcome known: cause, OOM evidence, root cause
   void finish();
 
   Options options_;
@@ -106,6 +120,12 @@ class Supervisor : public TraceObserver {
   std::unique_ptr<KernelBackend> kernel_;
   std::optional<OomProbe> oom_probe_;
   std::optional<OwnCgroup> own_cgroup_;
+  ProcessTree tree_{0};
+  std::unordered_set<pid_t> signalled_pids_;           // received a signal from a process
+  std::unordered_map<pid_t, OomKill> descendant_oom_;  // OOM victims not yet reaped
+  bool attached_ = false;        // --pid: the target is not our child
+  bool end_requested_ = false;   // stop watching (Ctrl+C while attached / while orphans live)
+  Clock::time_point next_prune_{};
   pid_t target_ = -1;
   bool target_done_ = false;
   bool exec_confirmed_ = false;

@@ -73,9 +73,12 @@ static __always_inline u64 mm_counter_kib(struct mm_struct* mm, int member) {
 }
 
 // The current task: sender, bystander or OOM trigger. Everything is read now, in its context.
-// `identity` false: only ids and comm (a process signalling itself, whose identity user space
-// already has; keeps a self-signal storm small in the ring buffer).
-static __always_inline void fill_current(struct dw_event* e, bool identity) {
+// What of the current task to capture beyond its ids and comm: the rest is only read when it
+// means something (a process's signal to another; an OOM trigger; an exec's new argv), so a
+// storm of self-signals or SIGCHLDs stays cheap.
+#define DW_ANCESTRY 1
+#define DW_ARGS 2
+static __always_inline void fill_current(struct dw_event* e, int identity) {
   struct task_struct* cur = bpf_get_current_task_btf();
   u64 pid_tgid = bpf_get_current_pid_tgid();
   e->cur_tid = (u32)pid_tgid;
@@ -92,10 +95,8 @@ static __always_inline void fill_current(struct dw_event* e, bool identity) {
   bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);
   e->ancestors = 0;
   e->args_len = 0;
-  if (!identity) return;
-
+  if (identity & DW_ANCESTRY) {
   struct task_struct* parent = BPF_CORE_READ(cur, real_parent);
-  e->ancestors = 0;
   for (int i = 0; i < DW_ANCESTORS; i++) {
     if (!parent) break;
     u32 tgid = BPF_CORE_READ(parent, tgid);
@@ -106,9 +107,10 @@ static __always_inline void fill_current(struct dw_event* e, bool identity) {
     if (tgid == 1) break;
     parent = BPF_CORE_READ(parent, real_parent);
   }
+  }
+  if (!(identity & DW_ARGS)) return;
 
   // The start of argv, from the sender's own memory (it is current, so this is its mm).
-  e->args_len = 0;
   struct mm_struct* mm = BPF_CORE_READ(cur, mm);
   if (mm) {
     unsigned long start = BPF_CORE_READ(mm, arg_start);
@@ -158,7 +160,10 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
       e->info_uid = BPF_CORE_READ(info, _sifields._kill._uid);
     }
   }
-  fill_current(e, (u32)(bpf_get_current_pid_tgid() >> 32) != tgid);
+  // Only a signal a process sent (si_code <= 0) has a sender worth describing; for a
+  // kernel-made one the current task is a bystander. A process signalling itself is known.
+  bool sent = e->code <= 0 && (u32)(bpf_get_current_pid_tgid() >> 32) != tgid;
+  fill_current(e, sent ? DW_ANCESTRY | DW_ARGS : 0);
   bpf_ringbuf_submit(e, 0);
   return 0;
 }
@@ -186,7 +191,7 @@ int BPF_PROG(on_mark_victim_task, struct task_struct* task, uid_t uid) {
     e->file_rss_kib = mm_counter_kib(mm, 0 /* MM_FILEPAGES */);
     e->shmem_rss_kib = mm_counter_kib(mm, 3 /* MM_SHMEMPAGES */);
   }
-  fill_current(e, true);
+  fill_current(e, DW_ANCESTRY | DW_ARGS);
   bpf_ringbuf_submit(e, 0);
   return 0;
 }
@@ -204,12 +209,12 @@ int BPF_PROG(on_mark_victim_pid, int pid) {
   e->kind = DW_EVENT_OOM_VICTIM;
   e->target_tid = pid;
   e->target_tgid = pid;
-  fill_current(e, true);
+  fill_current(e, DW_ANCESTRY | DW_ARGS);
   bpf_ringbuf_submit(e, 0);
   return 0;
 }
 
-// Keeps the watched set current as watched processes create processes.
+// Keeps the watched set current as watched processes create processes, and reports them.
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_process_fork, struct task_struct* parent, struct task_struct* child) {
   if (!follow_children) return 0;
@@ -218,10 +223,22 @@ int BPF_PROG(on_process_fork, struct task_struct* parent, struct task_struct* ch
   if (parent_tgid == child_tgid || !is_watched(parent_tgid)) return 0;  // a thread
   u8 one = 1;
   bpf_map_update_elem(&watched, &child_tgid, &one, BPF_ANY);
+  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = DW_EVENT_FORK;
+  e->target_tid = child->pid;
+  e->target_tgid = child_tgid;
+  e->parent_tgid = parent_tgid;
+  bpf_ringbuf_submit(e, 0);
   return 0;
 }
 
-// A watched process exec'd: user space re-reads its exe (and, later, its argv).
+// A watched process exec'd: its new argv, read from its own (new) memory.
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
   u32 tgid = p->tgid;
@@ -236,6 +253,29 @@ int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux
   e->kind = DW_EVENT_EXEC;
   e->target_tid = p->pid;
   e->target_tgid = tgid;
+  fill_current(e, DW_ARGS);  // current is the exec'ing process: args = its new argv
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+// The last thread of a watched process is exiting: its exit code, then it leaves the set.
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_process_exit, struct task_struct* p) {
+  u32 tgid = p->tgid;
+  if (!is_watched(tgid)) return 0;
+  if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0;  // other threads live on
+  bpf_map_delete_elem(&watched, &tgid);
+  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = DW_EVENT_EXIT;
+  e->target_tid = p->pid;
+  e->target_tgid = tgid;
+  e->exit_code = p->exit_code;
   bpf_ringbuf_submit(e, 0);
   return 0;
 }

@@ -11,7 +11,8 @@ enum dw_event_kind {
   DW_EVENT_SIGNAL = 1,      /* signal_generate for a watched process */
   DW_EVENT_OOM_VICTIM = 2,  /* oom:mark_victim for a watched process */
   DW_EVENT_FORK = 3,        /* a watched process created a process (when following) */
-  DW_EVENT_EXEC = 4,        /* a watched process completed an execve */
+  DW_EVENT_EXEC = 4,        /* a watched process completed an execve (args: its new argv) */
+  DW_EVENT_EXIT = 5,        /* the last thread of a watched process exited (exit_code) */
 };
 
 struct dw_ancestor {
@@ -51,6 +52,9 @@ struct dw_event {
   unsigned long long anon_rss_kib;
   unsigned long long file_rss_kib;
   unsigned long long shmem_rss_kib;
+  /* DW_EVENT_FORK: the parent; DW_EVENT_EXIT: the wait-status form of the exit */
+  unsigned int parent_tgid;
+  int exit_code;
 };
 
 #endif
