@@ -1,0 +1,26 @@
+"""A parent that exits and leaves a child running: deathwatch keeps watching the orphan
+(it is the child subreaper), records its later death by SIGTERM with the sender, then ends
+with the parent's exit status."""
+from dwtest import *
+
+out = os.path.join(workdir(), "cert.json")
+dw = start(["bash", "-c", "sleep 300 & echo $! ; exit 0"], output=out, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+orphan = int(dw.stdout.readline())
+wait_until(lambda: load(out)["final"], what="the parent's end in the certificate")
+check(dw.poll() is None, "deathwatch still runs after the parent exited")
+check(proc_comm(orphan) == "sleep", "the orphan lives")
+with open(f"/proc/{orphan}/stat") as f:
+    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+check(ppid == dw.pid, f"the orphan was reparented to deathwatch, the subreaper ({ppid})")
+cert = load(out)
+check(cert["outcome"]["exit_code"] == 0 and cert["descendants_summary"]["alive"] == 1, "parent done, one alive")
+sender = subprocess.Popen(["bash", "-c", f"kill -TERM {orphan}; sleep 1; true"])
+_, err = dw.communicate(timeout=30)
+sender.wait()
+print(err.decode())
+check(dw.returncode == 0, f"deathwatch ends with the parent's status 0 ({dw.returncode})")
+cert = load(out)
+o = [x for x in cert["descendants"] if x["pid"] == orphan]
+check(len(o) == 1 and o[0]["outcome"]["signal"] == "SIGTERM", "the orphan's death is recorded")
+check(o[0]["cause"]["sender"]["pid"] == sender.pid, "with its sender")
+check(cert["descendants_summary"]["alive"] == 0, "nothing left alive")
