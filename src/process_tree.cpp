@@ -155,7 +155,7 @@ std::optional<RootCause> ProcessTree::root_cause(const Outcome& top_outcome, con
 std::string describe_descendant_death(const Descendant& d) {
   std::string text = "`" + join(d.argv) + "` (pid " + std::to_string(d.pid) + ") ";
   if (d.outcome.kind == OutcomeKind::Killed) {
-    text += "was killed: " + d.cause.summary;
+    text += d.cause.summary.rfind("killed", 0) == 0 ? "was " + d.cause.summary : "was killed: " + d.cause.summary;
   } else {
     text += d.outcome.describe();
     if (d.cause.category != CauseCategory::Exit) text += " (" + d.cause.summary + ")";

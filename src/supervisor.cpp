@@ -638,6 +638,7 @@ void Supervisor::descendant_died(pid_t pid, const Outcome& outcome, WallTime whe
   } else if (outcome.signal == SIGKILL && oom_probe_) {
     oom = oom_probe_->kernel_log_victim(pid);  // without eBPF: the kernel log, if readable
   }
+  if (oom && oom_probe_) oom_probe_->describe_cgroup(*oom, pid, ::getpid());
   if (tree_.on_exit(pid, outcome, when, certificate_.signals, std::move(oom))) dirty_ = true;
   signalled_pids_.erase(pid);
 }
