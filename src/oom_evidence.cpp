@@ -94,6 +94,7 @@ std::optional<OomKill> parse_kernel_oom_line(std::string_view line, pid_t pid) {
   oom.anon_rss_kib = kib_field(line, "anon-rss:");
   oom.file_rss_kib = kib_field(line, "file-rss:");
   oom.shmem_rss_kib = kib_field(line, "shmem-rss:");
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   const auto semicolon = line.find(';');
   oom.evidence.push_back("kernel log: " +
                          std::string(semicolon == std::string_view::npos ? line : line.substr(semicolon + 1)));

@@ -1,6 +1,7 @@
 #include "deathwatch/supervisor.h"
 
 #include <poll.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -244,6 +245,8 @@ int Supervisor::poll_timeout_ms() const {
   std::optional<Clock::time_point> next;
   if (dirty_ && writer_) next = last_flush_ + kFlushPeriod;
   if (target_done_ && (!next || next_prune_ < *next)) next = next_prune_;
+  // The kernel queues bookkeeping events without waking us: collect them at least this often.
+  if (kernel_ && (!next || now + kFlushPeriod < *next)) next = now + kFlushPeriod;
   for (const auto& f : pending_forwards_)
     if (!next || f.due < *next) next = f.due;
   if (!next) return -1;
@@ -482,12 +485,17 @@ void Supervisor::on_kernel_event(const dw_event& e) {
     return;
   }
   if (e.kind == DW_EVENT_EXEC) {
+    // The path execve was given, as the kernel saw it (the process may be gone by now).
+    const std::string filename(e.filename, strnlen(e.filename, sizeof e.filename));
     if (tgid == target_) {
-      if (exec_confirmed_) on_exec(tgid);  // the first exec is confirmed by the exec report
+      if (exec_confirmed_) {  // the first exec is confirmed by the exec report
+        on_exec(tgid);
+        if (!filename.empty() && !read_link("/proc/" + std::to_string(tgid) + "/exe"))
+          certificate_.process.exe = filename;  // already gone: /proc/<pid>/exe is unreadable
+      }
     } else if (tree_.is_descendant(tgid)) {
-      // exe is not read here (a /proc read per exec of a busy tree); argv is the kernel's.
       tree_.on_exec(tgid, split_cmdline(std::string_view(e.args, std::min<unsigned>(e.args_len, DW_ARGS_LEN))),
-                    std::nullopt);
+                    filename.empty() ? std::nullopt : std::optional<std::string>(filename));
     }
     return;
   }

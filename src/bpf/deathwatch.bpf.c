@@ -47,6 +47,12 @@ static __always_inline bool is_watched(u32 tgid) {
   return bpf_map_lookup_elem(&watched, &tgid) != NULL;
 }
 
+// Wake-up policy for events that can wait: none, unless the buffer is filling up (a storm),
+// then at once, so nothing is dropped.
+static __always_inline u64 lazy_wakeup(void) {
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > (1 << 22) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count_drop(void) {
   u32 zero = 0;
   u64* n = bpf_map_lookup_elem(&dropped, &zero);
@@ -164,7 +170,9 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
   // kernel-made one the current task is a bystander. A process signalling itself is known.
   bool sent = e->code <= 0 && (u32)(bpf_get_current_pid_tgid() >> 32) != tgid;
   fill_current(e, sent ? DW_ANCESTRY | DW_ARGS : 0);
-  bpf_ringbuf_submit(e, 0);
+  // Wake deathwatch at once for a signal from another process or a SIGKILL; the rest (self
+  // signals, SIGCHLD, timers) it collects at its next wake-up, at most 100 ms later.
+  bpf_ringbuf_submit(e, sent || sig == 9 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());
   return 0;
 }
 
@@ -192,7 +200,7 @@ int BPF_PROG(on_mark_victim_task, struct task_struct* task, uid_t uid) {
     e->shmem_rss_kib = mm_counter_kib(mm, 3 /* MM_SHMEMPAGES */);
   }
   fill_current(e, DW_ANCESTRY | DW_ARGS);
-  bpf_ringbuf_submit(e, 0);
+  bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
   return 0;
 }
 
@@ -210,7 +218,7 @@ int BPF_PROG(on_mark_victim_pid, int pid) {
   e->target_tid = pid;
   e->target_tgid = pid;
   fill_current(e, DW_ANCESTRY | DW_ARGS);
-  bpf_ringbuf_submit(e, 0);
+  bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
   return 0;
 }
 
@@ -234,7 +242,7 @@ int BPF_PROG(on_process_fork, struct task_struct* parent, struct task_struct* ch
   e->target_tid = child->pid;
   e->target_tgid = child_tgid;
   e->parent_tgid = parent_tgid;
-  bpf_ringbuf_submit(e, 0);
+  bpf_ringbuf_submit(e, lazy_wakeup());  // bookkeeping: collected at the next wake-up
   return 0;
 }
 
@@ -254,7 +262,8 @@ int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux
   e->target_tid = p->pid;
   e->target_tgid = tgid;
   fill_current(e, DW_ARGS);  // current is the exec'ing process: args = its new argv
-  bpf_ringbuf_submit(e, 0);
+  bpf_probe_read_kernel_str(e->filename, sizeof e->filename, BPF_CORE_READ(bprm, filename));
+  bpf_ringbuf_submit(e, lazy_wakeup());
   return 0;
 }
 
@@ -276,6 +285,7 @@ int BPF_PROG(on_process_exit, struct task_struct* p) {
   e->target_tid = p->pid;
   e->target_tgid = tgid;
   e->exit_code = p->exit_code;
-  bpf_ringbuf_submit(e, 0);
+  // An abnormal end wakes deathwatch (an attached process's end is only known from here).
+  bpf_ringbuf_submit(e, p->exit_code != 0 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());
   return 0;
 }

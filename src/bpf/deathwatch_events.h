@@ -6,6 +6,7 @@
 #define DW_COMM_LEN 16
 #define DW_ANCESTORS 4
 #define DW_ARGS_LEN 256
+#define DW_FILENAME_LEN 128
 
 enum dw_event_kind {
   DW_EVENT_SIGNAL = 1,      /* signal_generate for a watched process */
@@ -55,6 +56,8 @@ struct dw_event {
   /* DW_EVENT_FORK: the parent; DW_EVENT_EXIT: the wait-status form of the exit */
   unsigned int parent_tgid;
   int exit_code;
+  /* DW_EVENT_EXEC: the path given to execve (bprm->filename) */
+  char filename[DW_FILENAME_LEN];
 };
 
 #endif
