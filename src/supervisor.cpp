@@ -280,7 +280,7 @@ void Supervisor::event_loop() {
       throw FatalError(kExitOwnFailure, std::string("poll: ") + std::strerror(errno));
     drain_own_signals();
     // Kernel events before wait statuses: a death is never handled before its cause.
-    if (kernel_) kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
+    if (kernel_) consume_kernel_events();
     if (fds[2].revents) check_exec_report();
     reap();
     send_due_forwards();
@@ -289,6 +289,18 @@ void Supervisor::event_loop() {
     flush_if_due();
   }
   if (end_requested_) end_watch();
+}
+
+void Supervisor::consume_kernel_events() {
+  // The kernel already delivered these signals (nothing waits for deathwatch to re-inject
+  // them): one write for the whole batch keeps the event log complete at a storm's pace.
+  batching_events_ = true;
+  kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
+  batching_events_ = false;
+  if (!pending_events_.empty() && writer_) {
+    if (auto st = writer_->append_event(pending_events_); !st) spdlog::error("{}", st.error().describe());
+  }
+  pending_events_.clear();
 }
 
 void Supervisor::prune_vanished_descendants() {
@@ -314,7 +326,7 @@ void Supervisor::end_watch() {
       reap();
     }
   }
-  if (kernel_) kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
+  if (kernel_) consume_kernel_events();
   if (!target_done_) {
     certificate_.outcome.kind = OutcomeKind::Alive;
     certificate_.watch_ended_alive = true;
@@ -566,8 +578,11 @@ void Supervisor::add_signal_record(SignalRecord record, bool names_other_process
                       record.forwarded_from.has_value()};
   if (writer_) {
     // Durable before the signal is re-injected: one append, whatever happens next.
-    if (auto st = writer_->append_event(event_line(record)); !st)
+    if (batching_events_) {
+      pending_events_ += event_line(record);  // written once the batch is consumed
+    } else if (auto st = writer_->append_event(event_line(record)); !st) {
       spdlog::error("{}", st.error().describe());
+    }
   }
   auto known = record_index_.find(key);
   if (known != record_index_.end()) {
@@ -719,7 +734,7 @@ void Supervisor::conclude_top() {
 
 void Supervisor::finish() {
   if (kernel_) {
-    kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
+    consume_kernel_events();
     if (auto lost = kernel_->dropped())
       warn(std::to_string(lost) + " kernel events were lost (ring buffer full)");
   }

@@ -88,6 +88,7 @@ class Supervisor : public TraceObserver {
   void prune_vanished_descendants();
   void descendant_died(pid_t pid, const Outcome& outcome, WallTime when);
   void on_kernel_event(const dw_event& event);
+  void consume_kernel_events();
   void event_loop();
   int poll_timeout_ms() const;
   void drain_own_signals();
@@ -137,6 +138,8 @@ class Supervisor : public TraceObserver {
   std::vector<PendingForward> forwarded_;  // sent, waiting for the target's delivery stop
   std::map<RecordKey, std::size_t> record_index_;
   bool dirty_ = false;
+  bool batching_events_ = false;  // kernel events: event-log lines collected, then one write
+  std::string pending_events_;
   Clock::time_point last_flush_{};
   std::optional<int> death_signal_;
   int exit_status_ = 0;
