@@ -102,6 +102,8 @@ json to_json(const Sender& sender) {
       {"ancestry", ancestry},
       {"unit", nullable(sender.unit)},
       {"cgroup", nullable(sender.cgroup)},
+      {"tid", nullable(sender.tid)},
+      {"cgroup_id", nullable(sender.cgroup_id)},
       {"source", sender.source},
       {"note", nullable(sender.note)},
   };
@@ -122,6 +124,8 @@ json to_json(const SignalRecord& r) {
   if (r.count > 1) j["last_time"] = format_rfc3339(r.last_time);
   if (r.fault_address) j["fault_address"] = hex_address(*r.fault_address);
   if (r.forwarded_from) j["forwarded_from"] = to_json(*r.forwarded_from);
+  if (r.group) j["group"] = *r.group;
+  if (r.kernel_result) j["kernel_result"] = *r.kernel_result;
   return j;
 }
 

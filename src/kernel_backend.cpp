@@ -25,6 +25,8 @@ Sender describe_current_task(const dw_event& e) {
   s.uid = e.cur_uid;
   s.user = user_name(e.cur_uid);
   s.comm = std::string(e.cur_comm, strnlen(e.cur_comm, sizeof e.cur_comm));
+  s.tid = static_cast<pid_t>(e.cur_tid);
+  s.cgroup_id = e.cur_cgroup_id;
   if (e.cur_ns_tgid == 0) {
     s.note = "sender outside deathwatch's pid namespace";
     return s;

@@ -538,6 +538,9 @@ void Supervisor::on_kernel_event(const dw_event& e) {
   record.code = e.code;
   record.origin = classify_origin(e.sig, e.code);
   if (record.origin == SignalOrigin::Fault) record.fault_address = e.fault_addr;
+  record.group = e.group != 0;
+  static const char* const kResults[] = {"delivered", "ignored", "already pending", "queue overflow", "info lost"};
+  record.kernel_result = e.result >= 0 && e.result < 5 ? kResults[e.result] : std::to_string(e.result);
   bool names_other_process = false;
   if (origin_names_sender(record.origin))
     names_other_process = attribute_sender(record, sender_tgid, [&] { return describe_current_task(e); });

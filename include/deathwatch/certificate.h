@@ -34,6 +34,8 @@ struct Sender {
   std::vector<AncestorRef> ancestry;  // parent first, up to pid 1
   std::optional<std::string> unit;    // systemd unit, when the sender runs in one
   std::optional<std::string> cgroup;
+  std::optional<pid_t> tid;                 // the sending thread (eBPF only)
+  std::optional<std::uint64_t> cgroup_id;   // its cgroup v2 id at send time (eBPF only)
   // Where the identity came from and how sure it is: "procfs" (read while the sender was
   // alive and its start time predates the signal), "siginfo" (pid/uid only: the sender had
   // already exited or its pid was reused), "self" (the watched process itself).
@@ -60,6 +62,10 @@ struct SignalRecord {
   // that really asked for it.
   std::optional<Sender> forwarded_from;
   std::uint64_t count = 1;
+  // eBPF only: process-directed (true) or thread-directed, and what the kernel did with it
+  // ("delivered", "ignored", "already pending", "queue overflow", "info lost").
+  std::optional<bool> group;
+  std::optional<std::string> kernel_result;
 
   // Records with the same key collapse into one entry with a count.
   bool same_key(const SignalRecord& other) const;
