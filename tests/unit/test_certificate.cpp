@@ -148,9 +148,10 @@ TEST_CASE("Sender::short_description") {
 TEST_CASE("to_json(Sender): every key, nulls for what is unknown") {
   const json empty = to_json(Sender{});
   require_keys(empty, {"pid", "uid", "user", "comm", "exe", "cmdline", "ancestry", "unit",
-                       "cgroup", "source", "note"});
-  CHECK(empty.size() == 11);
-  for (const char* key : {"pid", "uid", "user", "comm", "exe", "cmdline", "unit", "cgroup", "note"}) {
+                       "cgroup", "tid", "cgroup_id", "source", "note"});
+  CHECK(empty.size() == 13);
+  for (const char* key : {"pid", "uid", "user", "comm", "exe", "cmdline", "unit", "cgroup", "tid",
+                          "cgroup_id", "note"}) {
     CAPTURE(key);
     CHECK(empty.at(key).is_null());
   }
