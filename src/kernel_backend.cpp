@@ -127,11 +127,6 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children)
     if (!state->skel) return SysError::from_errno("eBPF open");
     auto& rodata = *state->skel->rodata;
     rodata.follow_children = follow_children;
-    struct stat ns {};
-    if (::stat("/proc/self/ns/pid", &ns) == 0) {
-      rodata.pidns_dev = ns.st_dev;
-      rodata.pidns_ino = ns.st_ino;
-    }
     bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, try_task_form);
     bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !try_task_form);
     err = deathwatch_bpf__load(state->skel.get());

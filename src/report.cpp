@@ -18,11 +18,27 @@ struct Style {
   std::string dim(const std::string& t) const { return apply("2", t); }
 };
 
+// Command lines are other people's bytes: control characters (an escape sequence would
+// drive the terminal) are shown as \xNN.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& words) {
   std::string out;
   for (const auto& w : words) {
     if (!out.empty()) out += ' ';
-    out += w;
+    out += printable(w);
   }
   return out;
 }
@@ -51,7 +67,7 @@ std::string sender_brief(const SignalRecord& r) {
   if (r.forwarded_from) return "via deathwatch from " + r.forwarded_from->short_description();
   if (r.sender) {
     if (r.sender->source == "self") return "from itself";
-    return "from " + r.sender->short_description();
+    return "from " + printable(r.sender->short_description());
   }
   return std::string("(") + origin_name(r.origin) + ")";
 }
@@ -68,13 +84,13 @@ std::string render_report(const Certificate& c, Colour colour) {
   const bool normal = c.outcome.is_normal();
   out += "  outcome:   " + (normal ? s.green(c.outcome.describe()) : s.red(c.outcome.describe())) + "\n";
   out += "  cause:     " + s.bold(category_name(c.cause.category)) + " (" +
-         confidence_name(c.cause.confidence) + "): " + c.cause.summary + "\n";
+         confidence_name(c.cause.confidence) + "): " + printable(c.cause.summary) + "\n";
   if (c.cause.sender) {
     const Sender& sender = *c.cause.sender;
     if (sender.cmdline && !sender.cmdline->empty())
       out += "  sender:    " + join(*sender.cmdline) + "\n";
-    if (sender.exe) out += "             exe " + *sender.exe + "\n";
-    if (!sender.ancestry.empty()) out += "             " + sender.ancestry_line() + "\n";
+    if (sender.exe) out += "             exe " + printable(*sender.exe) + "\n";
+    if (!sender.ancestry.empty()) out += "             " + printable(sender.ancestry_line()) + "\n";
     if (sender.unit) out += "             unit " + *sender.unit + "\n";
     if (sender.note) out += "             " + s.dim(*sender.note) + "\n";
   }

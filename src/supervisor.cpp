@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -104,6 +105,9 @@ int Supervisor::run() {
     throw FatalError(kExitOwnFailure, std::string("signalfd: ") + std::strerror(errno));
   // A closed stderr must not kill deathwatch; the child gets its original disposition back.
   ::signal(SIGPIPE, SIG_IGN);
+  // An inherited SIG_IGN (or SA_NOCLDWAIT) for SIGCHLD would auto-reap the target and
+  // silence ptrace stops: deathwatch needs the default. The target gets back what was given.
+  ::signal(SIGCHLD, SIG_DFL);
 
   if (options_.output) {
     auto writer = CertificateWriter::open(*options_.output, to_json(certificate_, WallClock::now()));
@@ -207,6 +211,9 @@ void Supervisor::attach_target() {
   certificate_.process.started_at = start_time_from_ticks(st->start_ticks);
   target_identity_ = identity;
   exec_confirmed_ = true;
+  // Readable when the process ends, child of ours or not: its end is never missed, even if
+  // it comes while the eBPF program is still loading.
+  target_pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, target_, 0)));
   choose_backend([this] { return tracer_.seize_running_process(target_); });
   if (options_.follow) watch_existing_descendants(target_);
   certificate_.watcher.backends.push_back(
@@ -273,15 +280,17 @@ void Supervisor::event_loop() {
                    certificate_.outcome.describe(), tree_.alive_count());
       write_certificate();
     }
-    struct pollfd fds[3] = {{signal_fd_.get(), POLLIN, 0},
+    struct pollfd fds[4] = {{signal_fd_.get(), POLLIN, 0},
                             {kernel_ ? kernel_->event_fd() : -1, POLLIN, 0},
-                            {exec_report_.get(), POLLIN, 0}};  // negative fds are skipped
-    if (::poll(fds, 3, poll_timeout_ms()) < 0 && errno != EINTR)
+                            {exec_report_.get(), POLLIN, 0},
+                            {target_done_ ? -1 : target_pidfd_.get(), POLLIN, 0}};  // negative fds are skipped
+    if (::poll(fds, 4, poll_timeout_ms()) < 0 && errno != EINTR)
       throw FatalError(kExitOwnFailure, std::string("poll: ") + std::strerror(errno));
     drain_own_signals();
     // Kernel events before wait statuses: a death is never handled before its cause.
     if (kernel_) consume_kernel_events();
     if (fds[2].revents) check_exec_report();
+    if (fds[3].revents && mode_ != Mode::Ptrace) attached_target_ended();
     reap();
     send_due_forwards();
     maybe_stop_with_target();
@@ -289,6 +298,15 @@ void Supervisor::event_loop() {
     flush_if_due();
   }
   if (end_requested_) end_watch();
+}
+
+void Supervisor::attached_target_ended() {
+  if (kernel_) consume_kernel_events();  // its exit event, if the kernel reported it
+  if (target_done_) return;
+  target_done_ = true;
+  certificate_.process.ended_at = WallClock::now();
+  certificate_.outcome = Outcome{};
+  warn("the attached process ended, but its exit status was not reported (not deathwatch's child)");
 }
 
 void Supervisor::consume_kernel_events() {
@@ -363,15 +381,42 @@ void Supervisor::on_own_signal(const signalfd_siginfo& info) {
   if (!sent_by_process(code) || !is_forwarded(signo)) return;  // tty-made: target has its own
   PendingForward forward{signo, static_cast<pid_t>(info.ssi_pid),
                          read_sender(static_cast<pid_t>(info.ssi_pid), info.ssi_uid, boot_ticks_now()),
-                         Clock::now() + (mode_ == Mode::Plain ? std::chrono::milliseconds(0) : kForwardDelay)};
+                         Clock::now() + kForwardDelay};
   pending_forwards_.push_back(std::move(forward));
+}
+
+// Whether `signo` is already pending for process `pid` (process-wide or for its main
+// thread): then it has its own copy, and a forward would deliver the signal twice.
+static bool pending_in(pid_t pid, int signo) {
+  auto status = read_text_file("/proc/" + std::to_string(pid) + "/status");
+  if (!status) return false;
+  for (const char* key : {"ShdPnd:", "SigPnd:"}) {
+    const auto pos = status->find(key);
+    if (pos == std::string::npos) continue;
+    const unsigned long long mask = std::strtoull(status->c_str() + pos + std::strlen(key), nullptr, 16);
+    if (signo >= 1 && signo <= 64 && (mask >> (signo - 1)) & 1ULL) return true;
+  }
+  return false;
 }
 
 void Supervisor::send_due_forwards() {
   const auto now = Clock::now();
+  if (target_done_) {
+    pending_forwards_.clear();  // nothing left to forward to
+    forwarded_.clear();
+    return;
+  }
+  // A forward whose delivery was never seen (ignored, blocked, taken with sigwait) must not
+  // be credited to a later signal of the same number.
+  std::erase_if(forwarded_, [&](const PendingForward& f) { return now - f.due > std::chrono::seconds(5); });
   for (auto it = pending_forwards_.begin(); it != pending_forwards_.end();) {
-    if (it->due > now || target_done_) {
+    if (it->due > now) {
       ++it;
+      continue;
+    }
+    if (pending_in(target_, it->signo)) {
+      spdlog::info("not forwarding {}: the target already has it pending", signal_name(it->signo));
+      it = pending_forwards_.erase(it);
       continue;
     }
     spdlog::info("forwarding {} from {} to the target", signal_name(it->signo),
@@ -426,6 +471,9 @@ void Supervisor::reap() {
 
 void Supervisor::on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage) {
   const WaitStatus ws = WaitStatus::decode(raw_status, /*traced=*/false);
+  // The kernel's events about this process (its killer) come before its end.
+  if (kernel_ && (ws.kind == WaitStatus::Kind::Exited || ws.kind == WaitStatus::Kind::Killed))
+    consume_kernel_events();
   switch (ws.kind) {
     case WaitStatus::Kind::Exited:
     case WaitStatus::Kind::Killed:
@@ -461,10 +509,25 @@ void Supervisor::on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) {
       if (known != record_index_.end() && certificate_.signals[known->second].sender &&
           certificate_.signals[known->second].sender->uid == uid)
         return *certificate_.signals[known->second].sender;  // a repeat: read at the first one
+      if (!same_pid_namespace(tgid)) {
+        // si_pid is a pid in the receiver's namespace: /proc here would show another process.
+        Sender s;
+        s.uid = uid;
+        s.user = user_name(uid);
+        s.note = "sender pid " + std::to_string(info.si_pid) +
+                 " is in the receiver's pid namespace, not deathwatch's: not looked up";
+        return s;
+      }
       return read_sender(info.si_pid, uid, boot_ticks_now());
     });
   }
   add_signal_record(std::move(record), names_other_process);
+}
+
+bool Supervisor::same_pid_namespace(pid_t pid) const {
+  static const std::optional<std::string> own = read_link("/proc/self/ns/pid");
+  const auto theirs = read_link("/proc/" + std::to_string(pid) + "/ns/pid");
+  return !own || !theirs || *own == *theirs;
 }
 
 void Supervisor::on_kernel_event(const dw_event& e) {
@@ -549,8 +612,16 @@ void Supervisor::on_kernel_event(const dw_event& e) {
 
 bool Supervisor::attribute_sender(SignalRecord& record, pid_t sender_tgid,
                                   const std::function<Sender()>& read_other) {
-  if (sender_tgid == record.pid && target_identity_) {
-    record.sender = *target_identity_;
+  if (sender_tgid == record.pid) {
+    // A process signalling itself (abort(), raise()): the top's identity is cached; a
+    // descendant's is at least its pid.
+    if (record.pid == target_ && target_identity_) {
+      record.sender = *target_identity_;
+    } else {
+      record.sender = Sender{};
+      record.sender->pid = record.pid;
+      if (const auto* argv = tree_.argv_of(record.pid); argv && !argv->empty()) record.sender->cmdline = *argv;
+    }
     record.sender->source = "self";
     return false;
   }

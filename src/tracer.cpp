@@ -202,6 +202,9 @@ void Tracer::on_new_task_event(pid_t tid, const WaitStatus& ws) {
 }
 
 void Tracer::on_exec_event(pid_t tid, Tracee& tracee) {
+  // Start-up is over at the latest here (if SIGCONT was blocked in the inherited mask, its
+  // delivery stop that normally ends it never comes).
+  if (tracee.state == TraceeState::StartingUp) tracee.state = TraceeState::Running;
   // A non-leader thread that exec'd takes over the leader's tid; every other thread of the
   // group is gone without further notice that we could rely on.
   const pid_t tgid = tracee.tgid;

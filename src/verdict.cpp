@@ -140,6 +140,9 @@ const SignalRecord* last_received(pid_t pid, const std::vector<SignalRecord>& si
   const SignalRecord* found = nullptr;
   for (const auto& r : signals) {
     if (r.pid != pid || !wanted(r)) continue;
+    // The kernel merged it into one already pending (eBPF "already pending"): that
+    // sender's signal never reached the process on its own.
+    if (r.kernel_result && *r.kernel_result != "delivered" && r.signo < SIGRTMIN) continue;
     if (!found || r.last_time >= found->last_time) found = &r;
   }
   return found;

@@ -89,6 +89,8 @@ class Supervisor : public TraceObserver {
   void descendant_died(pid_t pid, const Outcome& outcome, WallTime when);
   void on_kernel_event(const dw_event& event);
   void consume_kernel_events();
+  void attached_target_ended();
+  bool same_pid_namespace(pid_t pid) const;
   void event_loop();
   int poll_timeout_ms() const;
   void drain_own_signals();
@@ -125,6 +127,7 @@ class Supervisor : public TraceObserver {
   std::unordered_set<pid_t> signalled_pids_;           // received a signal from a process
   std::unordered_map<pid_t, OomKill> descendant_oom_;  // OOM victims not yet reaped
   bool attached_ = false;        // --pid: the target is not our child
+  ScopedFd target_pidfd_;        // --pid: readable when the target ends
   bool end_requested_ = false;   // stop watching (Ctrl+C while attached / while orphans live)
   Clock::time_point next_prune_{};
   pid_t target_ = -1;

@@ -15,8 +15,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 // Read-only configuration, set by user space between open and load.
 const volatile bool follow_children = false;
-const volatile unsigned long long pidns_dev = 0;  // deathwatch's pid namespace (dev, inode)
-const volatile unsigned long long pidns_ino = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -90,12 +88,9 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
   e->cur_tid = (u32)pid_tgid;
   e->cur_tgid = pid_tgid >> 32;
   e->cur_uid = (u32)bpf_get_current_uid_gid();
-  if (pidns_ino) {
-    struct bpf_pidns_info ns = {};
-    if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof ns) == 0) e->cur_ns_tgid = ns.tgid;
-  } else {
-    e->cur_ns_tgid = e->cur_tgid;
-  }
+  // deathwatch runs in the initial pid namespace (kernel_backend.cpp refuses otherwise), so
+  // the global pid is the one it sees, for senders inside containers too.
+  e->cur_ns_tgid = e->cur_tgid;
   e->cur_start_ns = BPF_CORE_READ(cur, group_leader, start_boottime);
   e->cur_cgroup_id = bpf_get_current_cgroup_id();
   bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);

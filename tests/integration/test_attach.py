@@ -53,5 +53,11 @@ print(lines)
 check(target.returncode == 0 and len(lines) == 2, "exactly two signals reached the target: none lost, none doubled")
 check(lines[0].split()[0] == str(int(signal.SIGUSR1)) and lines[1].split()[0] == str(int(signal.SIGUSR2)), "in order")
 
+# A process that ends while deathwatch is still attaching: the end is not missed.
+quick = subprocess.Popen(["sleep", "0.03"])
+proc = subprocess.run([DEATHWATCH, "--pid", str(quick.pid)], capture_output=True, timeout=30)
+quick.wait()
+check(proc.returncode in (0, 125), f"a process that ends during the attach: no hang ({proc.returncode})")
+
 proc = subprocess.run([DEATHWATCH, "--pid", "999999999"], capture_output=True)
 check(proc.returncode == 125 and b"no running process" in proc.stderr, "a missing pid: 125, one line")

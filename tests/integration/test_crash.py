@@ -27,3 +27,13 @@ check(c["category"] == "crash", f"abort is a crash ({c['category']}: {c['summary
 abrt = signals_named(cert, "SIGABRT")
 check(abrt and abrt[0]["code"] in ("SI_TKILL", "SI_USER"), "abort's self-sent SIGABRT recorded")
 check(abrt[0]["sender"]["pid"] == cert["process"]["pid"], "sender is the process itself")
+
+# A descendant's abort() is its own crash, not a signal from the top process.
+out = os.path.join(wd, "child_abort.json")
+rc, err = run(["sh", "-c", f"{program('call_abort')}; exit 7"], output=out, cwd=wd)
+check(rc == 7, f"script exit 7 ({rc})")
+cert = load(out)
+child = [d for d in cert["descendants"] if d["outcome"]["signal"] == "SIGABRT"]
+check(len(child) == 1 and child[0]["cause"]["category"] == "crash",
+      f"the child's abort is a crash ({child[0]['cause'] if child else None})")
+check(cert["cause"]["root_cause"]["cause"]["category"] == "crash", "root cause: the child's crash")

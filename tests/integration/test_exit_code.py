@@ -19,3 +19,8 @@ check("exited with code 4" in err, "stderr report says how it ended")
 
 rc, _ = run([program("exit_code"), "0"])
 check(rc == 0, "exit 0 gives 0")
+
+# An inherited SIG_IGN for SIGCHLD must not make deathwatch hang or miss the exit.
+proc = subprocess.run([DEATHWATCH, "-q", "--", "sh", "-c", "echo hello; exit 3"], capture_output=True,
+                      timeout=30, preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
+check(proc.returncode == 3 and proc.stdout == b"hello\n", f"SIGCHLD ignored by the caller: still exit 3 ({proc.returncode})")

@@ -14,6 +14,17 @@ with open(f"/proc/{orphan}/stat") as f:
 check(ppid == dw.pid, f"the orphan was reparented to deathwatch, the subreaper ({ppid})")
 cert = load(out)
 check(cert["outcome"]["exit_code"] == 0 and cert["descendants_summary"]["alive"] == 1, "parent done, one alive")
+# A signal to deathwatch while only orphans remain ends nothing and costs nothing.
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+before = cpu_ticks(dw.pid)
+os.kill(dw.pid, signal.SIGUSR1)
+time.sleep(1)
+used = cpu_ticks(dw.pid) - before
+check(used < 20, f"deathwatch idle while it waits for the orphan ({used} ticks in 1 s)")
+check(dw.poll() is None, "still watching")
 sender = subprocess.Popen(["bash", "-c", f"kill -TERM {orphan}; sleep 1; true"])
 _, err = dw.communicate(timeout=30)
 sender.wait()
