@@ -57,6 +57,21 @@ static __always_inline void count_drop(void) {
   if (n) *n += 1;
 }
 
+// A zeroed event about `task`, or NULL (counted in `dropped`) when the ring buffer is full.
+static __always_inline struct dw_event* new_event(u32 kind, struct task_struct* task) {
+  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return NULL;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = kind;
+  e->target_tid = BPF_CORE_READ(task, pid);
+  e->target_tgid = BPF_CORE_READ(task, tgid);
+  return e;
+}
+
 // Pre-6.2 kernels keep RSS counters in struct mm_rss_stat (atomic_long_t count[]).
 struct mm_rss_stat___old {
   atomic_long_t count[4];
@@ -171,22 +186,14 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
   return 0;
 }
 
-// Kernels from 6.x pass the victim task; older ones only its pid (see deathwatch_bpf.cpp,
-// which loads exactly one of the two after reading the kernel's BTF).
+// Kernels from 6.x pass the victim task; older ones only its pid. kernel_backend.cpp loads
+// the task form and falls back to the pid form when the verifier refuses it.
 SEC("tp_btf/mark_victim")
 int BPF_PROG(on_mark_victim_task, struct task_struct* task, uid_t uid) {
   u32 tgid = task->tgid;
   if (!is_watched(tgid)) return 0;
-  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count_drop();
-    return 0;
-  }
-  __builtin_memset(e, 0, sizeof(*e));
-  e->boot_ns = bpf_ktime_get_boot_ns();
-  e->kind = DW_EVENT_OOM_VICTIM;
-  e->target_tid = task->pid;
-  e->target_tgid = tgid;
+  struct dw_event* e = new_event(DW_EVENT_OOM_VICTIM, task);
+  if (!e) return 0;
   struct mm_struct* mm = task->mm;
   if (mm) {
     e->total_vm_kib = (u64)BPF_CORE_READ(mm, total_vm) * 4;
@@ -202,14 +209,8 @@ int BPF_PROG(on_mark_victim_task, struct task_struct* task, uid_t uid) {
 SEC("tp_btf/mark_victim")
 int BPF_PROG(on_mark_victim_pid, int pid) {
   // No task pointer: report every victim; user space matches the pid to what it watches.
-  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count_drop();
-    return 0;
-  }
-  __builtin_memset(e, 0, sizeof(*e));
-  e->boot_ns = bpf_ktime_get_boot_ns();
-  e->kind = DW_EVENT_OOM_VICTIM;
+  struct dw_event* e = new_event(DW_EVENT_OOM_VICTIM, bpf_get_current_task_btf());
+  if (!e) return 0;
   e->target_tid = pid;
   e->target_tgid = pid;
   fill_current(e, DW_ANCESTRY | DW_ARGS);
@@ -226,16 +227,8 @@ int BPF_PROG(on_process_fork, struct task_struct* parent, struct task_struct* ch
   if (parent_tgid == child_tgid || !is_watched(parent_tgid)) return 0;  // a thread
   u8 one = 1;
   bpf_map_update_elem(&watched, &child_tgid, &one, BPF_ANY);
-  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count_drop();
-    return 0;
-  }
-  __builtin_memset(e, 0, sizeof(*e));
-  e->boot_ns = bpf_ktime_get_boot_ns();
-  e->kind = DW_EVENT_FORK;
-  e->target_tid = child->pid;
-  e->target_tgid = child_tgid;
+  struct dw_event* e = new_event(DW_EVENT_FORK, child);
+  if (!e) return 0;
   e->parent_tgid = parent_tgid;
   bpf_ringbuf_submit(e, lazy_wakeup());  // bookkeeping: collected at the next wake-up
   return 0;
@@ -246,16 +239,8 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
   u32 tgid = p->tgid;
   if (!is_watched(tgid)) return 0;
-  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count_drop();
-    return 0;
-  }
-  __builtin_memset(e, 0, sizeof(*e));
-  e->boot_ns = bpf_ktime_get_boot_ns();
-  e->kind = DW_EVENT_EXEC;
-  e->target_tid = p->pid;
-  e->target_tgid = tgid;
+  struct dw_event* e = new_event(DW_EVENT_EXEC, p);
+  if (!e) return 0;
   fill_current(e, DW_ARGS);  // current is the exec'ing process: args = its new argv
   bpf_probe_read_kernel_str(e->filename, sizeof e->filename, BPF_CORE_READ(bprm, filename));
   bpf_ringbuf_submit(e, lazy_wakeup());
@@ -269,16 +254,8 @@ int BPF_PROG(on_process_exit, struct task_struct* p) {
   if (!is_watched(tgid)) return 0;
   if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0;  // other threads live on
   bpf_map_delete_elem(&watched, &tgid);
-  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count_drop();
-    return 0;
-  }
-  __builtin_memset(e, 0, sizeof(*e));
-  e->boot_ns = bpf_ktime_get_boot_ns();
-  e->kind = DW_EVENT_EXIT;
-  e->target_tid = p->pid;
-  e->target_tgid = tgid;
+  struct dw_event* e = new_event(DW_EVENT_EXIT, p);
+  if (!e) return 0;
   e->exit_code = p->exit_code;
   // An abnormal end wakes deathwatch (an attached process's end is only known from here).
   bpf_ringbuf_submit(e, p->exit_code != 0 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());
