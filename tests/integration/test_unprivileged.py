@@ -8,8 +8,14 @@ require_root()
 if not have("setpriv"):
     skip("setpriv (util-linux) not installed")
 UNPRIV = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
-wd = workdir()
+# uid 65534 must reach the binaries and the output: the build tree may sit below a
+# directory it cannot enter (/root), so both go to a fresh world-readable place.
+wd = tempfile.mkdtemp(prefix="deathwatch-unprivileged.")
 os.chmod(wd, 0o777)
+for name, path in (("deathwatch", DEATHWATCH), ("memory_hog", program("memory_hog"))):
+    shutil.copy2(path, os.path.join(wd, name))
+DW_COPY = os.path.join(wd, "deathwatch")
+HOG_COPY = os.path.join(wd, "memory_hog")
 # This scenario is about privilege: the eBPF backend must fail by itself, not be switched off.
 os.environ.pop("DEATHWATCH_NO_BPF", None)
 
@@ -20,9 +26,7 @@ def raw(path):
 
 
 out = os.path.join(wd, "kill.json")
-dw = subprocess.Popen(UNPRIV + [DEATHWATCH, "-o", out, "--", "sleep", "300"], stderr=subprocess.PIPE)
-target = target_of(dw.pid, "sleep") if proc_comm(dw.pid) == "sleep" else None
-# setpriv execs deathwatch in place: dw.pid is deathwatch.
+dw = subprocess.Popen(UNPRIV + [DW_COPY, "-o", out, "--", "sleep", "300"], stderr=subprocess.PIPE)
 target = target_of(dw.pid, "sleep")
 os.kill(target, signal.SIGKILL)
 _, err = dw.communicate(timeout=30)
@@ -48,13 +52,13 @@ setuid = next((p for p in ("/usr/bin/passwd", "/usr/bin/su", "/usr/bin/mount") i
 if setuid is None:
     skip("no set-uid program found to check the privilege-loss warning")
 out = os.path.join(wd, "setuid.json")
-proc = subprocess.run(UNPRIV + [DEATHWATCH, "-o", out, "--", setuid, "--help"], capture_output=True, timeout=60)
+proc = subprocess.run(UNPRIV + [DW_COPY, "-o", out, "--", setuid, "--help"], capture_output=True, timeout=60)
 check("set-uid" in proc.stderr.decode() and "WITHOUT" in proc.stderr.decode(),
       f"warns that {setuid} runs without its privileges")
 
 with MemoryCgroup(64 << 20) as cg:
     out = os.path.join(wd, "oom.json")
-    proc = subprocess.run(cg.enter_command(UNPRIV + [DEATHWATCH, "-o", out, "--", program("memory_hog")]),
+    proc = subprocess.run(cg.enter_command(UNPRIV + [DW_COPY, "-o", out, "--", HOG_COPY]),
                           capture_output=True, timeout=120)
     print(proc.stderr.decode())
     check(killed_by(proc.returncode, signal.SIGKILL), f"hog SIGKILLed ({proc.returncode})")
@@ -64,3 +68,5 @@ with MemoryCgroup(64 << 20) as cg:
           f"oom/likely from counters ({c['category']}/{c['confidence']}: {c['summary']})")
     check(cert["oom"]["source"] in ("memory.oom_control", "memory.events"), f"source {cert['oom']['source']}")
     check(cert["oom"]["cgroup_other_processes"] == 0, "no other process in the cgroup")
+
+shutil.rmtree(wd, ignore_errors=True)
