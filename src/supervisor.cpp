@@ -254,8 +254,7 @@ int Supervisor::poll_timeout_ms() const {
   if (target_done_ && (!next || next_prune_ < *next)) next = next_prune_;
   // The kernel queues bookkeeping events without waking us: collect them at least this often.
   if (kernel_ && (!next || now + kFlushPeriod < *next)) next = now + kFlushPeriod;
-  for (const auto& f : pending_forwards_)
-    if (!next || f.due < *next) next = f.due;
+  if (auto due = forwarder_.next_due(); due && (!next || *due < *next)) next = due;
   if (!next) return -1;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*next - now).count();
   return static_cast<int>(std::clamp<long long>(ms + 1, 0, 1000));
@@ -379,10 +378,9 @@ void Supervisor::on_own_signal(const signalfd_siginfo& info) {
     stop_with_target_ = true;
   }
   if (!sent_by_process(code) || !is_forwarded(signo)) return;  // tty-made: target has its own
-  PendingForward forward{signo, static_cast<pid_t>(info.ssi_pid),
-                         read_sender(static_cast<pid_t>(info.ssi_pid), info.ssi_uid, boot_ticks_now()),
-                         Clock::now() + kForwardDelay};
-  pending_forwards_.push_back(std::move(forward));
+  forwarder_.request(signo, static_cast<pid_t>(info.ssi_pid),
+                     read_sender(static_cast<pid_t>(info.ssi_pid), info.ssi_uid, boot_ticks_now()),
+                     Clock::now());
 }
 
 // Whether `signo` is already pending for process `pid` (process-wide or for its main
@@ -400,45 +398,30 @@ static bool pending_in(pid_t pid, int signo) {
 }
 
 void Supervisor::send_due_forwards() {
-  const auto now = Clock::now();
   if (target_done_) {
-    pending_forwards_.clear();  // nothing left to forward to
-    forwarded_.clear();
+    forwarder_.clear();  // nothing left to forward to
     return;
   }
-  // A forward whose delivery was never seen (ignored, blocked, taken with sigwait) must not
-  // be credited to a later signal of the same number.
-  std::erase_if(forwarded_, [&](const PendingForward& f) { return now - f.due > std::chrono::seconds(5); });
-  for (auto it = pending_forwards_.begin(); it != pending_forwards_.end();) {
-    if (it->due > now) {
-      ++it;
-      continue;
-    }
-    if (pending_in(target_, it->signo)) {
-      spdlog::info("not forwarding {}: the target already has it pending", signal_name(it->signo));
-      it = pending_forwards_.erase(it);
-      continue;
-    }
-    spdlog::info("forwarding {} from {} to the target", signal_name(it->signo),
-                 it->sender.short_description());
-    if (::kill(target_, it->signo) == 0) {
-      if (mode_ != Mode::Plain) {
-        forwarded_.push_back(*it);
-      } else {
-        // Without ptrace the delivery cannot be seen: record the forward as sent.
+  forwarder_.send_due(
+      Clock::now(),
+      [this](int signo) {
+        spdlog::info("forwarding {} to the target", signal_name(signo));
+        return ::kill(target_, signo) == 0;
+      },
+      [this](int signo) { return pending_in(target_, signo); },
+      [this](int signo, const Sender& from) {
+        if (mode_ != Mode::Plain) return;  // its delivery will be seen, and claimed
+        // Without ptrace or eBPF the delivery cannot be seen: record the forward as sent.
         SignalRecord record;
         record.time = record.last_time = WallClock::now();
         record.pid = record.tid = target_;
-        record.signo = it->signo;
+        record.signo = signo;
         record.code = SI_USER;
         record.origin = SignalOrigin::Process;
         record.sender = read_process_identity(::getpid());
-        record.forwarded_from = it->sender;
+        record.forwarded_from = from;
         add_signal_record(std::move(record), true);
-      }
-    }
-    it = pending_forwards_.erase(it);
-  }
+      });
 }
 
 void Supervisor::check_exec_report() {
@@ -628,19 +611,12 @@ bool Supervisor::attribute_sender(SignalRecord& record, pid_t sender_tgid,
   if (sender_tgid == ::getpid()) {
     record.sender = read_process_identity(sender_tgid);
     record.sender->note = "deathwatch itself";
-    auto it = std::find_if(forwarded_.begin(), forwarded_.end(),
-                           [&](const PendingForward& f) { return f.signo == record.signo; });
-    if (it != forwarded_.end()) {
-      record.forwarded_from = it->sender;
-      forwarded_.erase(it);
-    }
+    record.forwarded_from = forwarder_.claim(record.signo);
     return true;
   }
   // The target got its own copy of a signal that also reached deathwatch: no forward.
   if (record.pid == target_)
-    std::erase_if(pending_forwards_, [&](const PendingForward& f) {
-      return f.signo == record.signo && f.sender_pid == sender_tgid;
-    });
+    forwarder_.target_received(record.signo, sender_tgid);
   record.sender = read_other();
   signalled_pids_.insert(record.pid);
   return true;

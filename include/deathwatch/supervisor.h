@@ -19,6 +19,7 @@
 #include "deathwatch/certificate.h"
 #include "deathwatch/certificate_writer.h"
 #include "deathwatch/cli.h"
+#include "deathwatch/forwarder.h"
 #include "deathwatch/kernel_backend.h"
 #include "deathwatch/launch.h"
 #include "deathwatch/oom_evidence.h"
@@ -33,10 +34,6 @@ namespace deathwatch {
 // A repeat of a signal already on disk is flushed within this period (a storm of 20,000
 // signals must not mean 20,000 rewrites); the event log has every one at once.
 inline constexpr std::chrono::milliseconds kFlushPeriod{100};
-// A signal sent to deathwatch is forwarded after this delay unless the target shows its own
-// copy from the same sender first (a signal to the whole process group or cgroup reaches
-// both, and forwarding it too would deliver it twice).
-inline constexpr std::chrono::milliseconds kForwardDelay{50};
 // Distinct signal records kept in the certificate; repeats only count, more are counted.
 inline constexpr std::size_t kMaxSignalRecords = 1000;
 
@@ -62,12 +59,7 @@ class Supervisor : public TraceObserver {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct PendingForward {
-    int signo;
-    pid_t sender_pid;
-    Sender sender;
-    Clock::time_point due;
-  };
+
   // (receiver, signal, si_code, sender pid or -1, forwarded)
   using RecordKey = std::tuple<pid_t, int, int, pid_t, bool>;
 
@@ -137,8 +129,7 @@ class Supervisor : public TraceObserver {
   bool target_stopped_ = false;         // the target is in a job-control stop
   bool stop_with_target_ = false;       // a terminal stop (Ctrl+Z) asked the job to stop
   std::optional<Sender> target_identity_;  // for signals the target sends itself
-  std::vector<PendingForward> pending_forwards_;
-  std::vector<PendingForward> forwarded_;  // sent, waiting for the target's delivery stop
+  SignalForwarder forwarder_;
   std::map<RecordKey, std::size_t> record_index_;
   bool dirty_ = false;
   bool batching_events_ = false;  // kernel events: event-log lines collected, then one write

@@ -1,0 +1,58 @@
+// Passing on signals sent to deathwatch itself (SIGTERM from systemd, kill <deathwatch pid>)
+// to the target, without ever delivering one twice.
+//
+// A signal sent to a whole process group or cgroup reaches deathwatch and the target both;
+// forwarding deathwatch's copy would deliver it twice. So a forward waits kForwardDelay and
+// is dropped if meanwhile the target showed its own copy from the same sender (or has the
+// signal pending). Pure bookkeeping plus one kill(2): unit-tested with a fake clock.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "deathwatch/certificate.h"
+
+namespace deathwatch {
+
+inline constexpr std::chrono::milliseconds kForwardDelay{50};
+// A forward whose delivery is never seen (ignored, blocked, taken with sigwait) is forgotten
+// after this long, so it is never credited to a later signal of the same number.
+inline constexpr std::chrono::seconds kForwardMemory{5};
+
+class SignalForwarder {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // How a forward is sent: kill(target, signo) in deathwatch; a fake in tests.
+  using SendFn = std::function<bool(int signo)>;
+  // Whether the target already has `signo` pending (its own copy).
+  using PendingFn = std::function<bool(int signo)>;
+
+  // deathwatch received `signo` from `sender` (pid `sender_pid`) at `now`.
+  void request(int signo, pid_t sender_pid, Sender sender, Clock::time_point now);
+  // The target received `signo` from `sender_pid` itself: no forward needed.
+  void target_received(int signo, pid_t sender_pid);
+  // The target received `signo` from deathwatch: whose forward it was, if any.
+  std::optional<Sender> claim(int signo);
+  // Sends the forwards that are due. `on_sent` is told of each one sent.
+  void send_due(Clock::time_point now, const SendFn& send, const PendingFn& pending,
+                const std::function<void(int signo, const Sender& from)>& on_sent);
+  // The target is gone: nothing more to forward.
+  void clear();
+  std::optional<Clock::time_point> next_due() const;
+
+ private:
+  struct Forward {
+    int signo;
+    pid_t sender_pid;
+    Sender sender;
+    Clock::time_point due;
+  };
+  std::vector<Forward> waiting_;  // not yet sent
+  std::vector<Forward> sent_;     // sent, the target's delivery not yet seen
+};
+
+}  // namespace deathwatch
