@@ -11,6 +11,10 @@
 
 using namespace deathwatch;
 
+#include "builders.h"
+
+using namespace deathwatch::testing;
+
 namespace {
 
 using Argv = std::vector<std::string>;
@@ -20,10 +24,6 @@ struct Run {
   std::string out;
   std::string err;
 };
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 // Parses "deathwatch <args...>" with stdout and stderr captured.
 Run parse(std::initializer_list<const char*> args) {

@@ -9,11 +9,11 @@
 
 using namespace deathwatch;
 
-namespace {
+#include "builders.h"
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using namespace deathwatch::testing;
+
+namespace {
 
 constexpr const char* kGlobalOomLine =
     "Out of memory: Killed process 4242 (python3) total-vm:1048576kB, anon-rss:524288kB, "

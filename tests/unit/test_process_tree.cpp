@@ -19,6 +19,10 @@ using namespace deathwatch;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+#include "builders.h"
+
+using namespace deathwatch::testing;
+
 namespace {
 
 constexpr pid_t kTop = 1000;
@@ -26,34 +30,7 @@ const WallTime kT0 = WallTime{} + seconds(1795701000);
 
 WallTime at(int secs, int ms = 0) { return kT0 + seconds(secs) + milliseconds(ms); }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 using Argv = std::vector<std::string>;
-
-Outcome exited(int code) {
-  Outcome o;
-  o.kind = OutcomeKind::Exited;
-  o.exit_code = code;
-  return o;
-}
-
-Outcome killed(int signo) {
-  Outcome o;
-  o.kind = OutcomeKind::Killed;
-  o.signal = signo;
-  return o;
-}
-
-Sender process_sender(pid_t pid, const char* comm, uid_t uid = 1000) {
-  Sender s;
-  s.pid = pid;
-  s.uid = uid;
-  s.comm = comm;
-  s.source = "procfs";
-  return s;
-}
 
 // `signo` sent with kill(2) (SI_USER) by `sender` to `receiver` at `when`.
 SignalRecord sent(pid_t receiver, int signo, const Sender& sender, WallTime when) {

@@ -13,13 +13,13 @@ using namespace deathwatch;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+#include "builders.h"
+
+using namespace deathwatch::testing;
+
 namespace {
 
 const WallTime kStart = WallTime{} + seconds(1795701299);  // 2026-11-26T13:54:59Z
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::string strip_ansi(const std::string& text) {
   static const std::regex escape("\033\\[[0-9;]*m");

@@ -14,6 +14,10 @@ using namespace deathwatch;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+#include "builders.h"
+
+using namespace deathwatch::testing;
+
 namespace {
 
 constexpr pid_t kTarget = 4242;
@@ -21,23 +25,10 @@ constexpr pid_t kOther = 2362819;
 
 const WallTime kEnd = WallTime{} + seconds(1795701299);
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 bool any_contains(const std::vector<std::string>& lines, const std::string& needle) {
   for (const auto& l : lines)
     if (contains(l, needle)) return true;
   return false;
-}
-
-Sender process_sender(pid_t pid, const char* comm, uid_t uid = 1000) {
-  Sender s;
-  s.pid = pid;
-  s.uid = uid;
-  s.comm = comm;
-  s.source = "procfs";
-  return s;
 }
 
 SignalRecord record(int signo, int code, WallTime when = kEnd - milliseconds(5),
@@ -56,21 +47,6 @@ SignalRecord sent_by(int signo, int code, const Sender& sender,
   SignalRecord r = record(signo, code, when, receiver);
   r.sender = sender;
   return r;
-}
-
-Outcome exited(int code) {
-  Outcome o;
-  o.kind = OutcomeKind::Exited;
-  o.exit_code = code;
-  return o;
-}
-
-Outcome killed(int signo, bool core = false) {
-  Outcome o;
-  o.kind = OutcomeKind::Killed;
-  o.signal = signo;
-  o.core_dumped = core;
-  return o;
 }
 
 }  // namespace
