@@ -16,7 +16,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "integration"))
 from dwtest import DEATHWATCH, program  # noqa: E402
 
-REPEAT = 5
+REPEAT = 7
 
 
 def timed(argv):
@@ -39,12 +39,21 @@ def with_env(argv, **env):
 
 
 def compare(name, command):
+    """Bare and watched runs interleaved (this VM drifts): medians per variant."""
     out = os.path.join(tempfile.mkdtemp(), "bench.json")
-    bare = median(command)
-    print(f"{name}: bare {bare*1000:.1f} ms")
+    variants = {"bare": command}
     for label, env in (("eBPF backend", {}), ("ptrace only", {"DEATHWATCH_NO_BPF": "1"})):
-        watched = median(with_env([DEATHWATCH, "-q", "--"] + command, **env))
-        with_file = median(with_env([DEATHWATCH, "-q", "-o", out, "--"] + command, **env))
+        variants[label] = with_env([DEATHWATCH, "-q", "--"] + command, **env)
+        variants[label + " -o"] = with_env([DEATHWATCH, "-q", "-o", out, "--"] + command, **env)
+    times = {label: [] for label in variants}
+    for _ in range(REPEAT):
+        for label, argv in variants.items():
+            times[label].append(timed(argv))
+    bare = statistics.median(times["bare"])
+    print(f"{name}: bare {bare*1000:.1f} ms")
+    for label in ("eBPF backend", "ptrace only"):
+        watched = statistics.median(times[label])
+        with_file = statistics.median(times[label + " -o"])
         print(f"  {label:<13} {watched*1000:8.1f} ms ({watched/bare:5.2f}x) | "
               f"with -o {with_file*1000:8.1f} ms ({with_file/bare:5.2f}x)")
 
