@@ -11,6 +11,7 @@ namespace deathwatch {
 namespace {
 
 constexpr const char* kDescription =
+    "deathwatch [OPTIONS] -- COMMAND [ARG...]   or   deathwatch [OPTIONS] --pid PID\n\n"
     "deathwatch runs COMMAND and, when it ends, writes a death certificate: how it ended\n"
     "(exit code or signal) and who sent the signal that ended it, with the sender's command\n"
     "line and ancestry. The command keeps its stdio, terminal, signals and exit status.";
@@ -22,7 +23,8 @@ constexpr const char* kExamples =
     "  deathwatch -q -o death.json -- sleep 300     # report only an abnormal death\n"
     "  deathwatch --pid 4242 -o death.json          # watch a running process\n"
     "\nExit status: that of COMMAND (a death by signal S is mirrored by dying of S);\n"
-    "125 deathwatch failed, 126 COMMAND cannot be executed, 127 COMMAND not found.\n";
+    "125 deathwatch failed, 126 COMMAND cannot be executed, 127 COMMAND not found.\n"
+    "\nEnvironment: DEATHWATCH_NO_BPF=1 turns the eBPF backend off (ptrace is used).\n";
 
 }  // namespace
 
