@@ -27,11 +27,9 @@ Sender describe_current_task(const dw_event& e) {
   s.comm = std::string(e.cur_comm, strnlen(e.cur_comm, sizeof e.cur_comm));
   s.tid = static_cast<pid_t>(e.cur_tid);
   s.cgroup_id = e.cur_cgroup_id;
-  if (e.cur_ns_tgid == 0) {
-    s.note = "sender outside deathwatch's pid namespace";
-    return s;
-  }
-  s.pid = static_cast<pid_t>(e.cur_ns_tgid);
+  // deathwatch runs in the initial pid namespace (open() refuses otherwise): the kernel's
+  // pid is the one it sees, for senders inside containers too.
+  s.pid = static_cast<pid_t>(e.cur_tgid);
   const unsigned count = std::min<unsigned>(e.ancestors, DW_ANCESTORS);
   for (unsigned i = 0; i < count; ++i)
     s.ancestry.push_back({static_cast<pid_t>(e.ancestor[i].tgid),
@@ -163,11 +161,6 @@ Status KernelBackend::watch(pid_t tgid) {
   return Ok{};
 }
 
-void KernelBackend::unwatch(pid_t tgid) {
-  const std::uint32_t key = static_cast<std::uint32_t>(tgid);
-  bpf_map__delete_elem(state_->skel->maps.watched, &key, sizeof key, 0);
-}
-
 int KernelBackend::event_fd() const { return ring_buffer__epoll_fd(state_->ring.get()); }
 
 void KernelBackend::consume(const EventHandler& handler) {
@@ -198,7 +191,6 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool) {
   return SysError{"this deathwatch was built without the eBPF backend", 0};
 }
 Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }
-void KernelBackend::unwatch(pid_t) {}
 int KernelBackend::event_fd() const { return -1; }
 void KernelBackend::consume(const EventHandler&) {}
 std::uint64_t KernelBackend::dropped() const { return 0; }

@@ -38,10 +38,6 @@ void SignalSnapshot::restore() const noexcept {
   ::sigprocmask(SIG_SETMASK, &mask_, nullptr);
 }
 
-bool SignalSnapshot::was_ignored(int signo) const {
-  return signo > 0 && signo < NSIG && actions_[signo].sa_handler == SIG_IGN;
-}
-
 int exec_failure_status(int err) { return err == ENOENT ? kExitNotFound : kExitCannotExecute; }
 
 namespace {

@@ -14,18 +14,6 @@ namespace deathwatch {
 
 namespace {
 
-std::vector<std::string_view> lines_of(std::string_view text) {
-  std::vector<std::string_view> lines;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    lines.push_back(text.substr(pos, eol - pos));
-    pos = eol + 1;
-  }
-  return lines;
-}
-
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
 std::optional<long long> read_counter(const std::string& path) {
@@ -52,7 +40,7 @@ std::string MemoryCgroup::limit_file() const {
 
 std::optional<MemoryCgroup> parse_memory_cgroup(std::string_view proc_cgroup) {
   std::optional<MemoryCgroup> unified;
-  for (auto line : lines_of(proc_cgroup)) {
+  for (auto line : split_lines(proc_cgroup)) {
     // "hierarchy-id:controller-list:path"
     const auto first = line.find(':');
     const auto second = line.find(':', first + 1);
@@ -76,7 +64,7 @@ std::optional<MemoryCgroup> parse_memory_cgroup(std::string_view proc_cgroup) {
 }
 
 std::optional<long long> parse_oom_kill_count(std::string_view text) {
-  for (auto line : lines_of(text)) {
+  for (auto line : split_lines(text)) {
     if (line.substr(0, 9) == "oom_kill ")
       return std::strtoll(std::string(line.substr(9)).c_str(), nullptr, 10);
   }
@@ -218,7 +206,7 @@ void OomProbe::describe_cgroup(OomKill& oom, pid_t pid, pid_t watcher) const {
   }
   int others = 0;
   if (auto procs = read_text_file(cgroup_->directory + "/cgroup.procs")) {
-    for (auto line : lines_of(*procs)) {
+    for (auto line : split_lines(*procs)) {
       const long p = std::strtol(std::string(line).c_str(), nullptr, 10);
       if (p > 0 && p != pid && p != watcher) ++others;
     }

@@ -44,17 +44,9 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
 namespace {
 
 std::optional<long> status_field(std::string_view text, std::string_view key) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto eol = text.find('\n', pos);
-    const auto line = text.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
-    if (line.substr(0, key.size()) == key) {
-      return std::strtol(std::string(line.substr(key.size())).c_str(), nullptr, 10);
-    }
-    if (eol == std::string_view::npos) break;
-    pos = eol + 1;
-  }
-  return std::nullopt;
+  auto value = status_value(text, key);
+  if (!value) return std::nullopt;
+  return std::strtol(std::string(*value).c_str(), nullptr, 10);
 }
 
 long clock_ticks_per_second() {
@@ -64,14 +56,51 @@ long clock_ticks_per_second() {
 
 }  // namespace
 
+std::vector<std::string_view> split_lines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    lines.push_back(text.substr(pos, eol - pos));
+    pos = eol + 1;
+  }
+  return lines;
+}
+
+std::optional<std::string_view> status_value(std::string_view text, std::string_view key) {
+  std::string full_key(key);
+  full_key += ':';
+  for (auto line : split_lines(text)) {
+    if (line.substr(0, full_key.size()) != full_key) continue;
+    auto value = line.substr(full_key.size());
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    return value;
+  }
+  return std::nullopt;
+}
+
+bool signal_pending(pid_t pid, int signo) {
+  if (signo < 1 || signo > 64) return false;
+  auto status = read_text_file("/proc/" + std::to_string(pid) + "/status");
+  if (!status) return false;
+  for (const char* key : {"ShdPnd", "SigPnd"}) {
+    auto mask_text = status_value(*status, key);
+    if (!mask_text) continue;
+    const unsigned long long mask = std::strtoull(std::string(*mask_text).c_str(), nullptr, 16);
+    if ((mask >> (signo - 1)) & 1ULL) return true;
+  }
+  return false;
+}
+
 std::optional<uid_t> parse_status_uid(std::string_view text) {
-  auto v = status_field(text, "Uid:");
+  auto v = status_field(text, "Uid");
   if (!v) return std::nullopt;
   return static_cast<uid_t>(*v);
 }
 
 std::optional<pid_t> parse_status_tgid(std::string_view text) {
-  auto v = status_field(text, "Tgid:");
+  auto v = status_field(text, "Tgid");
   if (!v) return std::nullopt;
   return static_cast<pid_t>(*v);
 }

@@ -383,20 +383,6 @@ void Supervisor::on_own_signal(const signalfd_siginfo& info) {
                      Clock::now());
 }
 
-// Whether `signo` is already pending for process `pid` (process-wide or for its main
-// thread): then it has its own copy, and a forward would deliver the signal twice.
-static bool pending_in(pid_t pid, int signo) {
-  auto status = read_text_file("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return false;
-  for (const char* key : {"ShdPnd:", "SigPnd:"}) {
-    const auto pos = status->find(key);
-    if (pos == std::string::npos) continue;
-    const unsigned long long mask = std::strtoull(status->c_str() + pos + std::strlen(key), nullptr, 16);
-    if (signo >= 1 && signo <= 64 && (mask >> (signo - 1)) & 1ULL) return true;
-  }
-  return false;
-}
-
 void Supervisor::send_due_forwards() {
   if (target_done_) {
     forwarder_.clear();  // nothing left to forward to
@@ -408,7 +394,7 @@ void Supervisor::send_due_forwards() {
         spdlog::info("forwarding {} to the target", signal_name(signo));
         return ::kill(target_, signo) == 0;
       },
-      [this](int signo) { return pending_in(target_, signo); },
+      [this](int signo) { return signal_pending(target_, signo); },
       [this](int signo, const Sender& from) {
         if (mode_ != Mode::Plain) return;  // its delivery will be seen, and claimed
         // Without ptrace or eBPF the delivery cannot be seen: record the forward as sent.

@@ -29,7 +29,6 @@ class KernelBackend {
   ~KernelBackend();
 
   Status watch(pid_t tgid);
-  void unwatch(pid_t tgid);
   // The ring buffer's descriptor, for poll().
   int event_fd() const;
   // Hands every pending event to `handler`, in order.

@@ -20,8 +20,6 @@ class SignalSnapshot {
   static SignalSnapshot capture();
   // Async-signal-safe: runs in the forked child.
   void restore() const noexcept;
-  // Whether `signo` was ignored when deathwatch started (so the target inherits SIG_IGN).
-  bool was_ignored(int signo) const;
 
  private:
   sigset_t mask_{};

@@ -36,6 +36,13 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text);
 std::optional<uid_t> parse_status_uid(std::string_view text);
 // Thread group id from a /proc/<tid>/status text.
 std::optional<pid_t> parse_status_tgid(std::string_view text);
+// The lines of a /proc text (no trailing empty line).
+std::vector<std::string_view> split_lines(std::string_view text);
+// The value after "Key:" in a /proc/<pid>/status text, whitespace trimmed.
+std::optional<std::string_view> status_value(std::string_view text, std::string_view key);
+// Whether `signo` is pending for process `pid` (process-wide ShdPnd, or its main thread's
+// SigPnd): then it has its own copy coming.
+bool signal_pending(pid_t pid, int signo);
 // NUL-separated /proc/<pid>/cmdline into arguments.
 std::vector<std::string> split_cmdline(std::string_view raw);
 

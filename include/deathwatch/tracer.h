@@ -61,7 +61,6 @@ class Tracer {
   // delivered twice). The tracees run on as if never traced.
   void detach_all();
 
-  bool is_traced(pid_t tid) const { return tracees_.count(tid) != 0; }
   std::size_t tracee_count() const { return tracees_.size(); }
 
  private:

@@ -103,9 +103,6 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
   e->cur_tid = (u32)pid_tgid;
   e->cur_tgid = pid_tgid >> 32;
   e->cur_uid = (u32)bpf_get_current_uid_gid();
-  // deathwatch runs in the initial pid namespace (kernel_backend.cpp refuses otherwise), so
-  // the global pid is the one it sees, for senders inside containers too.
-  e->cur_ns_tgid = e->cur_tgid;
   e->cur_start_ns = BPF_CORE_READ(cur, group_leader, start_boottime);
   e->cur_cgroup_id = bpf_get_current_cgroup_id();
   bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);
@@ -151,9 +148,6 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
   // Not memset: the 600-byte event is mostly identity, skipped for self-signals. Every field
   // user space reads is written below (fill_current sets ancestors/args_len).
   e->fault_addr = 0;
-  e->info_pid = 0;
-  e->info_uid = 0;
-  e->cur_ns_tgid = 0;
   e->total_vm_kib = e->anon_rss_kib = e->file_rss_kib = e->shmem_rss_kib = 0;
   e->boot_ns = bpf_ktime_get_boot_ns();
   e->kind = DW_EVENT_SIGNAL;
@@ -171,10 +165,6 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
     e->code = BPF_CORE_READ(info, si_code);
     if (e->code > 0 && e->code != SI_KERNEL_CODE)
       e->fault_addr = (u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
-    else {
-      e->info_pid = BPF_CORE_READ(info, _sifields._kill._pid);
-      e->info_uid = BPF_CORE_READ(info, _sifields._kill._uid);
-    }
   }
   // Only a signal a process sent (si_code <= 0) has a sender worth describing; for a
   // kernel-made one the current task is a bystander. A process signalling itself is known.

@@ -32,15 +32,12 @@ struct dw_event {
   int code;                      /* si_code; SI_USER/SI_KERNEL for the kernel's special infos */
   int group;                     /* process-directed (1) or thread-directed (0) */
   int result;                    /* TRACE_SIGNAL_DELIVERED (0), IGNORED (1), ... */
-  int info_pid;                    /* as the receiver will see them (0 when not applicable) */
-  unsigned int info_uid;
   unsigned long long fault_addr; /* si_addr for fault codes */
   /* The task running when the event happened: the sender of a kill()/sigqueue(), a
    * bystander for kernel-made signals, the OOM trigger for an OOM kill. */
   unsigned int cur_tid;
   unsigned int cur_tgid;
   unsigned int cur_uid;
-  unsigned int cur_ns_tgid;      /* cur_tgid in deathwatch's pid namespace (0 if not visible) */
   unsigned long long cur_start_ns;  /* task->start_boottime, to recognise pid reuse */
   unsigned long long cur_cgroup_id;
   char cur_comm[DW_COMM_LEN];

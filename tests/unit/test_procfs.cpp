@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <limits.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -288,4 +289,34 @@ TEST_CASE("start_time_from_ticks: the test process started a moment ago") {
   CHECK(now - started < std::chrono::minutes(10));
   // Ticks from boot 0 is the boot time itself: earlier than the process.
   CHECK(start_time_from_ticks(0) <= started);
+}
+
+TEST_CASE("status_value and split_lines read /proc/<pid>/status fields") {
+  const std::string text = "Name:\tbash\nTgid:\t42\nShdPnd:\t0000000000004000\nUid:\t1000\t1000\t1000\t1000\n";
+  CHECK(split_lines(text).size() == 4);
+  CHECK(split_lines("a\n\nb").size() == 3);
+  REQUIRE(status_value(text, "Tgid"));
+  CHECK(*status_value(text, "Tgid") == "42");
+  CHECK(*status_value(text, "ShdPnd") == "0000000000004000");
+  CHECK_FALSE(status_value(text, "Tg"));  // a prefix of a key is not the key
+  CHECK_FALSE(status_value(text, "SigPnd"));
+  CHECK(parse_status_uid(text) == 1000u);
+}
+
+TEST_CASE("signal_pending sees a blocked, pending signal of a live process") {
+  sigset_t set, old;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR2);
+  REQUIRE(sigprocmask(SIG_BLOCK, &set, &old) == 0);
+  CHECK_FALSE(signal_pending(getpid(), SIGUSR2));
+  REQUIRE(kill(getpid(), SIGUSR2) == 0);  // process-directed: ShdPnd
+  CHECK(signal_pending(getpid(), SIGUSR2));
+  CHECK_FALSE(signal_pending(getpid(), SIGUSR1));
+  int got = 0;
+  REQUIRE(sigwait(&set, &got) == 0);
+  CHECK(got == SIGUSR2);
+  CHECK_FALSE(signal_pending(getpid(), SIGUSR2));
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  CHECK_FALSE(signal_pending(getpid(), 0));
+  CHECK_FALSE(signal_pending(999999999, SIGUSR2));
 }
