@@ -232,7 +232,7 @@ json to_json(const Certificate& c, WallTime now) {
       {"schema", kCertificateSchema},
       {"final", c.final},
       {"process",
-       {{"pid", c.process.pid},
+       {{"pid", c.process.pid > 0 ? json(c.process.pid) : json(nullptr)},  // null: never started
         {"argv", c.process.argv},
         {"exe", nullable(c.process.exe)},
         {"cwd", nullable(c.process.cwd)},

@@ -1,6 +1,7 @@
 #include "deathwatch/cli.h"
 
 #include <iostream>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -26,6 +27,21 @@ constexpr const char* kExamples =
     "125 deathwatch failed, 126 COMMAND cannot be executed, 127 COMMAND not found.\n"
     "\nEnvironment: DEATHWATCH_NO_BPF=1 turns the eBPF backend off (ptrace is used).\n";
 
+// The index of the `--` that ends deathwatch's own options, or 0. Only a `--` before the
+// command's first word counts: one after it belongs to the command.
+int command_separator(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word(argv[i]);
+    if (word == "--") return i;
+    if (word.size() < 2 || word[0] != '-') return 0;  // the command's first word
+    // An option whose value is the next word: skip that value, it may be anything.
+    const bool long_with_value = word == "--output" || word == "--pid";
+    const bool short_with_value = word[1] != '-' && (word.back() == 'o' || word.back() == 'p');
+    if (long_with_value || short_with_value) ++i;
+  }
+  return 0;
+}
+
 }  // namespace
 
 ParsedCommandLine parse_command_line(int argc, char** argv) {
@@ -50,12 +66,29 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
                "run COMMAND in a memory cgroup of its own (cgroup v1, root), so OOM counters "
                "count it alone");
   app.set_version_flag("--version", std::string("deathwatch ") + DEATHWATCH_VERSION);
-  app.add_option("command", options.command, "the command to run, after --")
-      ->type_name("COMMAND [ARG...]");
-  app.positionals_at_end();
+  // Everything from the first `--` on is the command, byte for byte: CLI11 never sees it
+  // (it would read `[.a,.b]` as a list and split it). Without `--`, the first word that is
+  // not an option starts the command, and the rest is passed on untouched (prefix mode).
+  app.prefix_command();
+  int own_argc = argc;
+  if (const int separator = command_separator(argc, argv); separator > 0) {
+    own_argc = separator;
+    options.command.assign(argv + separator + 1, argv + argc);
+  }
 
   try {
-    app.parse(argc, argv);
+    app.parse(own_argc, argv);
+    const auto rest = app.remaining();
+    if (!rest.empty()) {
+      if (own_argc != argc || rest.front().rfind('-', 0) == 0) {
+        std::cerr << "deathwatch: " << (own_argc != argc ? "unexpected argument before --: "
+                                                         : "unknown option: ")
+                  << rest.front() << " (see deathwatch --help)\n";
+        return {std::nullopt, kExitOwnFailure};
+      }
+      // CLI11's prefix mode keeps the words as given, in order.
+      options.command.assign(rest.begin(), rest.end());
+    }
   } catch (const CLI::CallForHelp& e) {
     return {std::nullopt, app.exit(e)};
   } catch (const CLI::CallForVersion& e) {

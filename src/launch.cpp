@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,18 +44,39 @@ int exec_failure_status(int err) { return err == ENOENT ? kExitNotFound : kExitC
 namespace {
 
 // Boost.Process initializer that runs in the forked child, just before execve.
-struct StopBeforeExec {
+//
+// The child waits for one byte on the release pipe before it execs, so that deathwatch can
+// choose and attach its backend first: nothing of the target runs unwatched. Waiting on a
+// pipe rather than stopping itself means a deathwatch killed at that moment (SIGKILL, the
+// OOM killer) leaves nothing behind: the pipe's write end closes with it, the read returns
+// EOF and the child leaves without running the command. PR_SET_PDEATHSIG is the second
+// guard, should the write end ever outlive deathwatch. Nor is the child ever stopped and
+// continued, so the target never finds a SIGCONT of deathwatch's pending.
+struct WaitThenExec {
   const SignalSnapshot& signals;
-  const char* const* argv;  // argv as the user typed it (argv[0] not replaced by the path)
+  const char* const* argv;     // argv as the user typed it (argv[0] not replaced by the path)
+  const char* const* sh_argv;  // {"/bin/sh", path, args...}: execvp's answer to ENOEXEC
   int report_fd;
+  int release_read;
+  int release_write;
+  pid_t parent;
 
   template <typename Launcher>
   bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&,
                                const char* const*& cmd_line) const {
     cmd_line = argv;
+    ::close(release_write);  // else the child holds its own pipe open and never sees EOF
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(kExitOwnFailure);  // deathwatch already gone
+    char go = 0;
+    ssize_t n;
+    do {
+      n = ::read(release_read, &go, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) ::_exit(kExitOwnFailure);  // deathwatch died before releasing us
+    // The command must not die with deathwatch: that would change how it lives.
+    ::prctl(PR_SET_PDEATHSIG, 0);
     signals.restore();
-    // Wait here for the tracer: nothing of the target may run untraced.
-    ::raise(SIGSTOP);
     return {};
   }
 
@@ -63,7 +85,12 @@ struct StopBeforeExec {
   template <typename Launcher>
   void on_exec_error(Launcher&, const bp::filesystem::path&, const char* const*,
                      const bp::error_code& ec) const {
-    const int err = ec.value();
+    int err = ec.value();
+    if (err == ENOEXEC) {
+      // A script without a shebang: run it with /bin/sh, as execvp, env and shells do.
+      ::execve(sh_argv[0], const_cast<char* const*>(sh_argv), ::environ);
+      err = errno;
+    }
     [[maybe_unused]] ssize_t n = ::write(report_fd, &err, sizeof err);
     ::_exit(exec_failure_status(err));  // never return into Boost's exit(): no atexit in a fork
   }
@@ -105,7 +132,7 @@ std::string resolve_executable(const std::string& name) {
 
 }  // namespace
 
-LaunchedChild launch_stopped(const std::vector<std::string>& argv, const SignalSnapshot& signals) {
+LaunchedChild launch_waiting(const std::vector<std::string>& argv, const SignalSnapshot& signals) {
   if (argv.empty()) throw FatalError(kExitOwnFailure, "no command given");
   LaunchedChild child;
   child.executable = resolve_executable(argv[0]);
@@ -115,10 +142,18 @@ LaunchedChild launch_stopped(const std::vector<std::string>& argv, const SignalS
     throw FatalError(kExitOwnFailure, std::string("pipe: ") + std::strerror(errno));
   child.exec_report.reset(report[0]);
   ScopedFd report_write(report[1]);
+  int release[2];
+  if (::pipe2(release, O_CLOEXEC) != 0)
+    throw FatalError(kExitOwnFailure, std::string("pipe: ") + std::strerror(errno));
+  ScopedFd release_read(release[0]);
+  child.release.reset(release[1]);
 
   std::vector<const char*> raw_argv;
   for (const auto& arg : argv) raw_argv.push_back(arg.c_str());
   raw_argv.push_back(nullptr);
+  std::vector<const char*> sh_argv{"/bin/sh", child.executable.c_str()};
+  for (std::size_t i = 1; i < argv.size(); ++i) sh_argv.push_back(argv[i].c_str());
+  sh_argv.push_back(nullptr);
 
   boost::asio::io_context context;
   bp::posix::fork_and_forget_launcher launcher;
@@ -126,24 +161,29 @@ LaunchedChild launch_stopped(const std::vector<std::string>& argv, const SignalS
   launcher.fd_whitelist.push_back(report_write.get());
 
   bp::error_code ec;
-  StopBeforeExec init{signals, raw_argv.data(), report_write.get()};
-  // fork_and_forget: Boost's default and vfork launchers wait for exec, which deadlocks with
-  // a child that stops itself first.
+  WaitThenExec init{signals,           raw_argv.data(),     sh_argv.data(), report_write.get(),
+                    release_read.get(), child.release.get(), ::getpid()};
+  // fork_and_forget: Boost's default and vfork launchers wait for exec, which would
+  // deadlock with a child that waits to be released first.
   auto process = launcher(context.get_executor(), ec, bp::filesystem::path(child.executable),
                           std::vector<std::string>(argv.begin() + 1, argv.end()), init);
   if (ec) throw FatalError(kExitOwnFailure, "cannot start " + argv[0] + ": " + ec.message());
   child.pid = process.id();
   // Never let Boost wait on (or SIGKILL) a tracee: the tracer owns it from here.
   process.detach();
-
-  int status = 0;
-  while (::waitpid(child.pid, &status, WSTOPPED) < 0) {
-    if (errno != EINTR)
-      throw FatalError(kExitOwnFailure, std::string("waitpid: ") + std::strerror(errno));
-  }
-  if (!WIFSTOPPED(status))
-    throw FatalError(kExitOwnFailure, "the child ended before it could be traced");
   return child;
+}
+
+Status release_child(LaunchedChild& child) {
+  const char go = 1;
+  ssize_t n;
+  do {
+    n = ::write(child.release.get(), &go, 1);
+  } while (n < 0 && errno == EINTR);
+  const int err = errno;
+  child.release.reset();
+  if (n != 1) return SysError{"release child " + std::to_string(child.pid), err};
+  return Ok{};
 }
 
 std::optional<int> read_exec_report(int fd) {

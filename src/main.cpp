@@ -1,6 +1,8 @@
 // deathwatch: run a command, and say how it died and who killed it.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -35,12 +37,32 @@ void set_up_logging(int verbosity) {
   struct sigaction action {};
   action.sa_handler = SIG_DFL;
   ::sigaction(signo, &action, nullptr);
+  // Raw system calls: glibc refuses its internal signals 32 and 33, which the target may
+  // have died of all the same.
   sigset_t only;
   sigemptyset(&only);
-  sigaddset(&only, signo);
-  ::sigprocmask(SIG_UNBLOCK, &only, nullptr);
-  ::raise(signo);
+  only.__val[(signo - 1) / (8 * sizeof only.__val[0])] |= 1UL << ((signo - 1) % (8 * sizeof only.__val[0]));
+  ::syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &only, nullptr, _NSIG / 8);
+  ::syscall(SYS_tgkill, ::getpid(), ::gettid(), signo);
   std::_Exit(fallback_status);
+}
+
+// A standard stream deathwatch was started without must stay closed for the command, but
+// deathwatch's own descriptors (signalfd, event log) must not take its number: a report
+// written to "stderr" would land in the event log. A close-on-exec /dev/null holds each
+// closed number until exec. Returns whether stderr was open.
+bool hold_closed_standard_streams() {
+  bool stderr_open = true;
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    if (fd == STDERR_FILENO) stderr_open = false;
+    const int holder = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (holder > fd) {  // cannot happen while the lower numbers are held: kept for safety
+      ::dup3(holder, fd, O_CLOEXEC);
+      ::close(holder);
+    }
+  }
+  return stderr_open;
 }
 
 }  // namespace
@@ -48,6 +70,7 @@ void set_up_logging(int verbosity) {
 int main(int argc, char** argv) {
   // First, before anything changes it: the signal state the target must inherit.
   const auto original_signals = deathwatch::SignalSnapshot::capture();
+  const bool stderr_open = hold_closed_standard_streams();
   auto parsed = deathwatch::parse_command_line(argc, argv);
   if (!parsed.options) return parsed.exit_status;
   const deathwatch::Options& options = *parsed.options;
@@ -61,7 +84,7 @@ int main(int argc, char** argv) {
       std::cerr << "deathwatch: " << certificate.watcher.warnings.back() << "\n";
       return status;
     }
-    if (!options.quiet || !certificate.outcome.is_normal()) {
+    if (stderr_open && (!options.quiet || !certificate.outcome.is_normal())) {
       const auto colour = ::isatty(STDERR_FILENO) ? deathwatch::Colour::On : deathwatch::Colour::Off;
       std::cerr << deathwatch::render_report(certificate, colour) << std::flush;
     }

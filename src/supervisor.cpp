@@ -27,21 +27,30 @@ namespace deathwatch {
 
 namespace {
 
-// Signals deathwatch takes synchronously through its signalfd instead of their default
-// action: it must survive them to write the certificate.
-constexpr int kOwnSignals[] = {SIGCHLD, SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGUSR1, SIGUSR2,
-                               SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT, SIGWINCH, SIGALRM};
-
-// Signals that, sent to deathwatch alone by a process, are passed on to the target.
-bool is_forwarded(int signo) {
-  switch (signo) {
-    case SIGTERM: case SIGINT: case SIGHUP: case SIGQUIT: case SIGUSR1: case SIGUSR2:
-    case SIGTSTP: case SIGCONT: case SIGALRM:
-      return true;
-    default:
-      return false;
-  }
+// Every signal deathwatch can catch is taken synchronously through its signalfd instead of
+// its default action: the command may send any of them to its own process group (SIGPWR,
+// SIGIO from F_SETOWN, a real-time signal), and deathwatch must survive to write the
+// certificate. SIGPIPE stays ignored (a closed stderr). A fault in deathwatch itself still
+// kills it: the kernel unblocks a synchronous SIGSEGV it has to deliver.
+//
+// glibc's sigfillset leaves out its two internal real-time signals (32 and 33: thread
+// cancellation and set*id broadcast), which deathwatch, one thread that never cancels, does
+// not use; a `kill -s 32 0` would still kill it. They are added bit by bit and blocked with
+// the raw system call, which glibc's sigprocmask would filter.
+sigset_t own_signal_set() {
+  sigset_t set;
+  sigfillset(&set);
+  sigdelset(&set, SIGKILL);
+  sigdelset(&set, SIGSTOP);
+  sigdelset(&set, SIGPIPE);
+  for (int signo : {32, 33}) set.__val[(signo - 1) / (8 * sizeof set.__val[0])] |=
+      1UL << ((signo - 1) % (8 * sizeof set.__val[0]));
+  return set;
 }
+
+// Signals that, sent to deathwatch alone by a process, are passed on to the target: all but
+// SIGCHLD, which speaks of deathwatch's own children.
+bool is_forwarded(int signo) { return signo != SIGCHLD; }
 
 bool sent_by_process(int code) { return code == SI_USER || code == SI_QUEUE || code == SI_TKILL; }
 
@@ -95,10 +104,8 @@ void Supervisor::warn(const std::string& message) {
 }
 
 int Supervisor::run() {
-  sigset_t own;
-  sigemptyset(&own);
-  for (int signo : kOwnSignals) sigaddset(&own, signo);
-  if (::sigprocmask(SIG_BLOCK, &own, nullptr) != 0)
+  const sigset_t own = own_signal_set();
+  if (::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &own, nullptr, _NSIG / 8) != 0)
     throw FatalError(kExitOwnFailure, std::string("sigprocmask: ") + std::strerror(errno));
   signal_fd_.reset(::signalfd(-1, &own, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!signal_fd_.is_open())
@@ -132,7 +139,21 @@ int Supervisor::run() {
 }
 
 void Supervisor::start_target() {
-  LaunchedChild child = launch_stopped(options_.command, original_signals_);
+  LaunchedChild child;
+  try {
+    child = launch_waiting(options_.command, original_signals_);
+  } catch (const FatalError& e) {
+    if (e.exit_status() == kExitOwnFailure) throw;
+    // Not found, or not even reachable: as final a certificate as a failed exec gets.
+    exec_failed_ = true;
+    target_done_ = true;
+    certificate_.process.started_at = WallClock::now();
+    certificate_.process.ended_at = certificate_.process.started_at;
+    certificate_.watcher.warnings.push_back(e.what());
+    certificate_.outcome.kind = OutcomeKind::Exited;
+    certificate_.outcome.exit_code = e.exit_status();
+    return;
+  }
   target_ = child.pid;
   exec_report_ = std::move(child.exec_report);
   certificate_.process.pid = target_;
@@ -148,12 +169,13 @@ void Supervisor::start_target() {
 
   // Before it runs: the "before" OOM readings, and the kernel log from now on.
   oom_probe_ = OomProbe::start(target_);
-  // The child is stopped before exec: choose how to watch it, strongest evidence first.
-  choose_backend([this] { return tracer_.seize_stopped_child(target_); });
-  if (mode_ != Mode::Ptrace) ::kill(target_, SIGCONT);  // the tracer resumes it itself
+  // The child waits before exec: choose how to watch it, strongest evidence first.
+  choose_backend([this] { return tracer_.seize_waiting_child(target_); });
   certificate_.watcher.backends.push_back({"wait-status", true, "exit code or terminating signal, rusage"});
   for (auto& b : oom_probe_->backends()) certificate_.watcher.backends.push_back(std::move(b));
   write_certificate();
+  // Only now, with the record on disk and the backend attached, may the command run.
+  if (auto st = release_child(child); !st) warn(st.error().describe());
 }
 
 void Supervisor::choose_backend(const std::function<Status()>& seize) {
@@ -362,7 +384,8 @@ void Supervisor::drain_own_signals() {
 void Supervisor::on_own_signal(const signalfd_siginfo& info) {
   const int signo = static_cast<int>(info.ssi_signo);
   const int code = info.ssi_code;
-  if (signo == SIGCHLD || signo == SIGWINCH) return;  // reaped below / the tty tells the target
+  if (signo == SIGCHLD) return;  // reaped below
+  if (static_cast<pid_t>(info.ssi_pid) == ::getpid() && sent_by_process(code)) return;  // our own
   spdlog::debug("deathwatch received {} {} from pid {}", signal_name(signo),
                 si_code_name(signo, code), info.ssi_pid);
   const bool ends_watch = signo == SIGINT || signo == SIGTERM || signo == SIGHUP || signo == SIGQUIT;
@@ -560,7 +583,6 @@ void Supervisor::on_kernel_event(const dw_event& e) {
   // (resuming a stopped process) happens even when its delivery is ignored.
   if (e.result == 1 && e.sig != SIGCONT) return;
   const pid_t sender_tgid = static_cast<pid_t>(e.cur_tgid);
-  if (!exec_confirmed_ && e.sig == SIGCONT && sender_tgid == ::getpid()) return;  // our start-up SIGCONT
 
   SignalRecord record;
   record.time = record.last_time = boot_ns_to_wall(e.boot_ns);
@@ -592,6 +614,8 @@ bool Supervisor::attribute_sender(SignalRecord& record, pid_t sender_tgid,
       if (const auto* argv = tree_.argv_of(record.pid); argv && !argv->empty()) record.sender->cmdline = *argv;
     }
     record.sender->source = "self";
+    // Sent to its own process group (kill(0, S)): deathwatch's copy needs no forward.
+    if (record.pid == target_) forwarder_.target_received(record.signo, sender_tgid);
     return false;
   }
   if (sender_tgid == ::getpid()) {

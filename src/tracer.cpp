@@ -25,14 +25,11 @@ std::vector<pid_t> list_numeric_entries(const std::string& dir) {
   return out;
 }
 
-Status Tracer::seize_stopped_child(pid_t pid) {
+Status Tracer::seize_waiting_child(pid_t pid) {
+  // The child is blocked reading its release pipe (launch.h): seizing needs no stop, and
+  // the first stop it shows is its exec.
   if (auto st = ptrace_seize(pid, trace_options(follow_forks_)); !st) return st;
-  // The child sits in the group-stop of its own SIGSTOP. PTRACE_INTERRUPT turns that into a
-  // ptrace stop we will be told about; SIGCONT ends the group-stop (its delivery is ours to
-  // swallow, see on_signal_delivery). This is strace's start-up order.
-  if (auto st = ptrace_interrupt(pid); !st) return st;
-  tracees_[pid] = Tracee{pid, TraceeState::StartingUp};
-  if (::kill(pid, SIGCONT) != 0) return SysError::from_errno("kill SIGCONT " + std::to_string(pid));
+  tracees_[pid] = Tracee{pid, TraceeState::Running};
   return Ok{};
 }
 
@@ -157,24 +154,12 @@ void Tracer::on_signal_delivery(pid_t tid, Tracee& tracee, int signo) {
     if (info.error().err != ESRCH) spdlog::error("{}", info.error().describe());
     return;
   }
-  if (tracee.state == TraceeState::StartingUp && signo == SIGCONT &&
-      info->si_code == SI_USER && info->si_pid == ::getpid()) {
-    // Our own start-up SIGCONT: the target must never see it, nor the certificate.
-    tracee.state = TraceeState::Running;
-    resume_tracee(tid, Resume::Continue, 0);
-    return;
-  }
   observer_.on_signal(tracee.tgid, tid, *info);
   // Re-injecting the same number keeps the whole siginfo the kernel queued.
   resume_tracee(tid, Resume::Continue, signo);
 }
 
 void Tracer::on_group_stop(pid_t tid, Tracee& tracee, int signo) {
-  if (tracee.state == TraceeState::StartingUp) {
-    // The child's own pre-exec SIGSTOP, not a user's Ctrl+Z: let it run.
-    resume_tracee(tid, Resume::Continue, 0);
-    return;
-  }
   const bool first_report = tracee.state != TraceeState::GroupStopped;
   tracee.state = TraceeState::GroupStopped;
   // PTRACE_LISTEN keeps it stopped exactly as without a tracer (PTRACE_CONT would run it).
@@ -202,9 +187,6 @@ void Tracer::on_new_task_event(pid_t tid, const WaitStatus& ws) {
 }
 
 void Tracer::on_exec_event(pid_t tid, Tracee& tracee) {
-  // Start-up is over at the latest here (if SIGCONT was blocked in the inherited mask, its
-  // delivery stop that normally ends it never comes).
-  if (tracee.state == TraceeState::StartingUp) tracee.state = TraceeState::Running;
   // A non-leader thread that exec'd takes over the leader's tid; every other thread of the
   // group is gone without further notice that we could rely on.
   const pid_t tgid = tracee.tgid;

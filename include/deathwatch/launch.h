@@ -1,4 +1,4 @@
-// Starting the target: found on PATH, stopped before its first instruction, its exec
+// Starting the target: found on PATH, held before exec until deathwatch watches it, its exec
 // outcome reported back through a close-on-exec pipe.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "deathwatch/error.h"
 #include "deathwatch/scoped_fd.h"
 
 namespace deathwatch {
@@ -31,13 +32,20 @@ struct LaunchedChild {
   std::string executable;  // the resolved path that was exec'd
   // Read end of the exec-report pipe: EOF when exec succeeded, else an int errno.
   ScopedFd exec_report;
+  // Write end of the release pipe: one byte lets the child exec; closing it unwritten (or
+  // deathwatch dying) makes the child _exit(125) without running the command.
+  ScopedFd release;
 };
 
-// Resolves `argv[0]` and forks a child that restores `signals`, stops itself with SIGSTOP and
-// then execs. Returns once the child is seen stopped (waitpid WSTOPPED), so the caller can
-// seize it before exec. Throws FatalError(127) when the command is not found, (126) when it
-// is not executable, (125) when fork fails.
-LaunchedChild launch_stopped(const std::vector<std::string>& argv, const SignalSnapshot& signals);
+// Resolves `argv[0]` and forks a child that waits, before exec, until release_child().
+// Returns at once: the caller attaches its backend to `pid`, then releases it. The child
+// restores `signals`, then execs with execvp's semantics (a file without a shebang runs
+// under /bin/sh). Throws FatalError(127) when the command is not found, (126) when it is a
+// directory or cannot be reached, (125) when fork fails.
+LaunchedChild launch_waiting(const std::vector<std::string>& argv, const SignalSnapshot& signals);
+
+// Lets the child go on to exec. The release pipe is closed either way.
+Status release_child(LaunchedChild& child);
 
 // Exit status a shell would give for an exec failure with `err`: 127 for ENOENT, else 126.
 int exec_failure_status(int err);

@@ -46,10 +46,9 @@ class Tracer {
   Tracer(TraceObserver& observer, bool follow_forks)
       : observer_(observer), follow_forks_(follow_forks) {}
 
-  // Seizes `pid`, which the caller has already seen stopped by its own SIGSTOP before exec
-  // (launch.h), and lets it go with SIGCONT. The resulting SIGCONT delivery is suppressed.
-  // Fails (EPERM, ...) without changing the child's state.
-  Status seize_stopped_child(pid_t pid);
+  // Seizes `pid`, a child waiting before exec to be released (launch.h). Fails (EPERM, ...)
+  // without changing the child's state.
+  Status seize_waiting_child(pid_t pid);
 
   // Handles one wait status of a tracee; `usage` is its wait4 rusage.
   void dispatch(pid_t tid, int raw_status, const struct rusage& usage);
@@ -65,7 +64,6 @@ class Tracer {
 
  private:
   enum class TraceeState {
-    StartingUp,     // seized while stopped before exec; waiting for deathwatch's own SIGCONT
     Running,        // normal: every stop is reported and the tracee resumed
     GroupStopped,   // in a job-control stop, held with PTRACE_LISTEN
     Detaching,      // interrupted so it can be detached at its next stop

@@ -35,3 +35,25 @@ proc = subprocess.run([DEATHWATCH, "--version"], capture_output=True)
 check(proc.returncode == 0 and proc.stdout.startswith(b"deathwatch "), "--version")
 proc = subprocess.run([DEATHWATCH, "--help"], capture_output=True)
 check(proc.returncode == 0 and b"Examples" in proc.stdout, "--help with examples")
+
+# Not found still leaves a final certificate (it once said "running", pid 0), like EACCES.
+for missing in ("/nonexistent/cmd", "no-such-command-deathwatch", plain):
+    out = os.path.join(wd, "nf.json")
+    rc, err = run([missing], output=out)
+    cert = load(out)
+    expected = 126 if missing == plain else 127
+    check(rc == expected and cert["final"], f"{missing}: exit {rc}, final certificate")
+    check(cert["outcome"]["exit_code"] == expected, f"outcome exit code {expected}")
+    check(cert["process"]["pid"] is None or missing == plain, f"no pid invented ({cert['process']['pid']})")
+    check("execute" in cert["cause"]["summary"], f"cause says so ({cert['cause']['summary']})")
+
+# A script without a shebang runs under /bin/sh, as with env, timeout and shells (execvp).
+script = os.path.join(wd, "noshebang")
+with open(script, "w") as f:
+    f.write('echo "ran $1"\nexit 7\n')
+os.chmod(script, 0o755)
+proc = subprocess.run([DEATHWATCH, "-q", "--", script, "arg"], capture_output=True, timeout=60)
+check(proc.returncode == 7 and proc.stdout == b"ran arg\n",
+      f"script without a shebang runs under /bin/sh ({proc.returncode}, {proc.stdout!r})")
+bare = subprocess.run(["env", script, "arg"], capture_output=True)
+check(bare.returncode == proc.returncode and bare.stdout == proc.stdout, "the same as under env")

@@ -94,6 +94,27 @@ TEST_CASE("without --, everything from the first positional on belongs to the co
   CHECK(o.verbosity == 0);
 }
 
+TEST_CASE("the command's words reach it byte for byte, brackets and all") {
+  // CLI11 reads `[a,b]` as a list: `jq -c '[.a,.b]'` once ran as `jq -c .a .b`.
+  const Argv words{"jq", "-c", "[.a,.b]", "[]", "[%s]", "[[1,2]]", "{a,b}", "a=b", "--", "-", ""};
+  SUBCASE("after --") {
+    const Run run = parse({"--", "jq", "-c", "[.a,.b]", "[]", "[%s]", "[[1,2]]", "{a,b}", "a=b", "--", "-", ""});
+    REQUIRE(run.parsed.options.has_value());
+    CHECK(run.parsed.options->command == words);
+  }
+  SUBCASE("without --") {
+    const Run run = parse({"-q", "jq", "-c", "[.a,.b]", "[]", "[%s]", "[[1,2]]", "{a,b}", "a=b", "--", "-", ""});
+    REQUIRE(run.parsed.options.has_value());
+    CHECK(run.parsed.options->quiet);
+    CHECK(run.parsed.options->command == words);
+  }
+  SUBCASE("a command that is itself bracketed") {
+    const Run run = parse({"--", "[", "1", "-eq", "1", "]"});
+    REQUIRE(run.parsed.options.has_value());
+    CHECK(run.parsed.options->command == Argv{"[", "1", "-eq", "1", "]"});
+  }
+}
+
 TEST_CASE("-o FILE -q -v") {
   const Run run = parse({"-o", "f", "-q", "-v", "--", "x"});
   REQUIRE(run.parsed.options.has_value());
