@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "deathwatch/procfs.h"
+#include "deathwatch/signals.h"
 #include "deathwatch_events.h"
 
 #ifdef DEATHWATCH_HAVE_BPF
@@ -19,11 +20,13 @@
 
 namespace deathwatch {
 
-Sender describe_current_task(const dw_event& e) {
-  Sender s;
+CapturedTask captured_task(const dw_event& e) {
+  CapturedTask task;
+  task.start_boot_ns = e.cur_start_ns;
+  task.argv_truncated = e.args_len >= DW_ARGS_LEN - 1;
+  Sender& s = task.identity;
   s.source = "ebpf";
   s.uid = e.cur_uid;
-  s.user = user_name(e.cur_uid);
   s.comm = std::string(e.cur_comm, strnlen(e.cur_comm, sizeof e.cur_comm));
   s.tid = static_cast<pid_t>(e.cur_tid);
   s.cgroup_id = e.cur_cgroup_id;
@@ -36,34 +39,60 @@ Sender describe_current_task(const dw_event& e) {
                           std::string(e.ancestor[i].comm, strnlen(e.ancestor[i].comm, DW_COMM_LEN))});
   if (e.args_len > 0)
     s.cmdline = split_cmdline(std::string_view(e.args, std::min<unsigned>(e.args_len, DW_ARGS_LEN)));
+  return task;
+}
 
-  // The same process still alive (start time within two clock ticks)? Then /proc has more.
-  auto st = read_proc_stat(*s.pid);
-  if (!st) {
-    s.note = "sender exited after sending; identity captured by the kernel at the time";
-    return s;
+Observation translate(const dw_event& e, const std::string& oom_hook) {
+  const pid_t tgid = static_cast<pid_t>(e.target_tgid);
+  const WallTime when = boot_ns_to_wall(e.boot_ns);
+  switch (e.kind) {
+    case DW_EVENT_OOM_VICTIM: {
+      OomVictim oom;
+      oom.pid = tgid;
+      oom.tid = static_cast<pid_t>(e.target_tid);
+      oom.time = when;
+      oom.hook = oom_hook;
+      if (e.total_vm_kib) {
+        oom.total_vm_kib = static_cast<long long>(e.total_vm_kib);
+        oom.anon_rss_kib = static_cast<long long>(e.anon_rss_kib);
+        oom.file_rss_kib = static_cast<long long>(e.file_rss_kib);
+        oom.shmem_rss_kib = static_cast<long long>(e.shmem_rss_kib);
+      }
+      oom.triggered_by = captured_task(e);
+      return oom;
+    }
+    case DW_EVENT_FORK:
+      return ProcessStarted{tgid, static_cast<pid_t>(e.parent_tgid), when};
+    case DW_EVENT_EXEC: {
+      ProcessExeced exec{tgid, std::nullopt, std::nullopt};
+      exec.argv = split_cmdline(std::string_view(e.args, std::min<unsigned>(e.args_len, DW_ARGS_LEN)));
+      // The path execve was given, as the kernel saw it (the process may be gone by now).
+      const std::string filename(e.filename, strnlen(e.filename, sizeof e.filename));
+      if (!filename.empty()) exec.path = filename;
+      return exec;
+    }
+    case DW_EVENT_EXIT:
+      return ProcessEnded{tgid, WaitStatus::decode(e.exit_code, false), when, std::nullopt};
+    default:
+      break;
   }
-  const long hz = ::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100;
-  const long long start_ns = static_cast<long long>(st->start_ticks) * (1000000000LL / hz);
-  const long long delta = start_ns - static_cast<long long>(e.cur_start_ns);
-  if (delta > 2 * (1000000000LL / hz) || delta < -2 * (1000000000LL / hz)) {
-    s.note = "sender exited after sending (its pid now belongs to another process)";
-    return s;
+  SignalSeen seen;
+  seen.time = when;
+  seen.pid = tgid;
+  seen.tid = static_cast<pid_t>(e.target_tid);
+  seen.signo = e.sig;
+  seen.code = e.code;
+  const SignalOrigin origin = classify_origin(e.sig, e.code);
+  if (origin == SignalOrigin::Fault) seen.fault_address = e.fault_addr;
+  seen.group = e.group != 0;
+  seen.kernel_result = e.result;
+  if (origin_names_sender(origin)) {
+    SignalSender sender{static_cast<pid_t>(e.cur_tgid), e.cur_uid, {}};
+    // Its own signal needs no identity: the recorder knows the receiver already.
+    if (sender.pid != tgid) sender.captured = captured_task(e);
+    seen.sender = std::move(sender);
   }
-  const Sender live = read_process_identity(*s.pid);
-  s.unit = live.unit;
-  s.cgroup = live.cgroup;
-  if (live.ancestry.size() > s.ancestry.size()) s.ancestry = live.ancestry;
-  s.source = "ebpf+procfs";
-  if (live.comm && s.comm != live.comm) {
-    // It exec'd since: its exe and command line now describe another program.
-    s.note = "has since exec'd " + *live.comm + "; exe unknown";
-    return s;
-  }
-  s.exe = live.exe;
-  // What the kernel captured at send time wins; /proc supplies a longer command line.
-  if (live.cmdline && (!s.cmdline || e.args_len >= DW_ARGS_LEN - 1)) s.cmdline = live.cmdline;
-  return s;
+  return seen;
 }
 
 std::chrono::system_clock::time_point boot_ns_to_wall(std::uint64_t boot_ns) {
@@ -96,7 +125,8 @@ int silent_libbpf(enum libbpf_print_level level, const char* format, va_list arg
 struct KernelBackend::State {
   std::unique_ptr<deathwatch_bpf, SkeletonDeleter> skel;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
-  const EventHandler* handler = nullptr;
+  Observer* observer = nullptr;
+  std::string oom_hook;
 };
 
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -142,14 +172,16 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children)
       bpf_map__fd(state->skel->maps.events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* s = static_cast<State*>(ctx);
-        if (size >= sizeof(dw_event) && s->handler) (*s->handler)(*static_cast<const dw_event*>(data));
+        if (size >= sizeof(dw_event) && s->observer)
+          s->observer->observe(translate(*static_cast<const dw_event*>(data), s->oom_hook));
         return 0;
       },
       raw, nullptr));
   if (!state->ring) return SysError::from_errno("eBPF ring buffer");
 
+  state->oom_hook = task_form ? "tp_btf/mark_victim (task)" : "tp_btf/mark_victim (pid)";
   std::unique_ptr<KernelBackend> backend(new KernelBackend(std::move(state)));
-  backend->oom_hook_ = task_form ? "tp_btf/mark_victim (task)" : "tp_btf/mark_victim (pid)";
+  backend->oom_hook_ = raw->oom_hook;
   return backend;
 }
 
@@ -163,10 +195,10 @@ Status KernelBackend::watch(pid_t tgid) {
 
 int KernelBackend::event_fd() const { return ring_buffer__epoll_fd(state_->ring.get()); }
 
-void KernelBackend::consume(const EventHandler& handler) {
-  state_->handler = &handler;
+void KernelBackend::consume(Observer& observer) {
+  state_->observer = &observer;
   ring_buffer__consume(state_->ring.get());
-  state_->handler = nullptr;
+  state_->observer = nullptr;
 }
 
 std::uint64_t KernelBackend::dropped() const {
@@ -192,7 +224,7 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool) {
 }
 Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }
 int KernelBackend::event_fd() const { return -1; }
-void KernelBackend::consume(const EventHandler&) {}
+void KernelBackend::consume(Observer&) {}
 std::uint64_t KernelBackend::dropped() const { return 0; }
 
 #endif

@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 // Boost 1.81 forgets these two with BOOST_PROCESS_USE_STD_FS (std::filesystem, no Boost.Filesystem).
@@ -194,6 +195,17 @@ std::optional<int> read_exec_report(int fd) {
   } while (n < 0 && errno == EINTR);
   if (n == static_cast<ssize_t>(sizeof err)) return err;
   return std::nullopt;
+}
+
+std::optional<std::string> privilege_loss_warning(const std::string& exe) {
+  if (::geteuid() == 0) return std::nullopt;
+  struct stat st {};
+  if (::stat(exe.c_str(), &st) != 0) return std::nullopt;
+  const bool setid = (st.st_mode & S_ISUID) || (st.st_mode & S_ISGID);
+  const bool caps = ::getxattr(exe.c_str(), "security.capability", nullptr, 0) > 0;
+  if (!setid && !caps) return std::nullopt;
+  return exe + " is " + (setid ? "set-uid/set-gid" : "given file capabilities") +
+         ": traced by an unprivileged deathwatch it runs WITHOUT those privileges";
 }
 
 }  // namespace deathwatch

@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,7 +13,7 @@
 #include "deathwatch/cli.h"
 #include "deathwatch/error.h"
 #include "deathwatch/launch.h"
-#include "deathwatch/report.h"
+#include "deathwatch/own_signals.h"
 #include "deathwatch/supervisor.h"
 
 namespace {
@@ -37,13 +36,7 @@ void set_up_logging(int verbosity) {
   struct sigaction action {};
   action.sa_handler = SIG_DFL;
   ::sigaction(signo, &action, nullptr);
-  // Raw system calls: glibc refuses its internal signals 32 and 33, which the target may
-  // have died of all the same.
-  sigset_t only;
-  sigemptyset(&only);
-  only.__val[(signo - 1) / (8 * sizeof only.__val[0])] |= 1UL << ((signo - 1) % (8 * sizeof only.__val[0]));
-  ::syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &only, nullptr, _NSIG / 8);
-  ::syscall(SYS_tgkill, ::getpid(), ::gettid(), signo);
+  deathwatch::raise_unblocked(signo);  // glibc's 32 and 33 included
   std::_Exit(fallback_status);
 }
 
@@ -77,17 +70,9 @@ int main(int argc, char** argv) {
   set_up_logging(options.verbosity);
 
   try {
-    deathwatch::Supervisor supervisor(options, original_signals);
+    const auto colour = ::isatty(STDERR_FILENO) ? deathwatch::Colour::On : deathwatch::Colour::Off;
+    deathwatch::Supervisor supervisor(options, original_signals, {options.quiet, stderr_open, colour});
     const int status = supervisor.run();
-    const auto& certificate = supervisor.certificate();
-    if (supervisor.exec_failed()) {
-      std::cerr << "deathwatch: " << certificate.watcher.warnings.back() << "\n";
-      return status;
-    }
-    if (stderr_open && (!options.quiet || !certificate.outcome.is_normal())) {
-      const auto colour = ::isatty(STDERR_FILENO) ? deathwatch::Colour::On : deathwatch::Colour::Off;
-      std::cerr << deathwatch::render_report(certificate, colour) << std::flush;
-    }
     if (auto signo = supervisor.death_signal()) die_like_target(*signo, status);
     return status;
   } catch (const deathwatch::FatalError& e) {

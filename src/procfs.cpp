@@ -270,4 +270,38 @@ Sender read_process_identity(pid_t pid) {
   return s;
 }
 
+Sender complete_captured_task(const CapturedTask& task) {
+  Sender s = task.identity;
+  const std::uint64_t start_boot_ns = task.start_boot_ns;
+  if (s.uid) s.user = user_name(*s.uid);
+  if (!s.pid) return s;
+  // The same process still alive (start time within two clock ticks)? Then /proc has more.
+  auto st = read_proc_stat(*s.pid);
+  if (!st) {
+    s.note = "sender exited after sending; identity captured by the kernel at the time";
+    return s;
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100;
+  const long long start_ns = static_cast<long long>(st->start_ticks) * (1000000000LL / hz);
+  const long long delta = start_ns - static_cast<long long>(start_boot_ns);
+  if (delta > 2 * (1000000000LL / hz) || delta < -2 * (1000000000LL / hz)) {
+    s.note = "sender exited after sending (its pid now belongs to another process)";
+    return s;
+  }
+  const Sender live = read_process_identity(*s.pid);
+  s.unit = live.unit;
+  s.cgroup = live.cgroup;
+  if (live.ancestry.size() > s.ancestry.size()) s.ancestry = live.ancestry;
+  s.source = "ebpf+procfs";
+  if (live.comm && s.comm != live.comm) {
+    // It exec'd since: its exe and command line now describe another program.
+    s.note = "has since exec'd " + *live.comm + "; exe unknown";
+    return s;
+  }
+  s.exe = live.exe;
+  // What the kernel captured at send time wins; /proc supplies a longer command line.
+  if (live.cmdline && (!s.cmdline || task.argv_truncated)) s.cmdline = live.cmdline;
+  return s;
+}
+
 }  // namespace deathwatch

@@ -1,129 +1,48 @@
 #include "deathwatch/supervisor.h"
 
 #include <poll.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <signal.h>
-#include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
 
+#include "deathwatch/own_signals.h"
 #include "deathwatch/procfs.h"
-#include "deathwatch_events.h"
 #include "deathwatch/signals.h"
-#include "deathwatch/verdict.h"
 
 namespace deathwatch {
 
-namespace {
-
-// Every signal deathwatch can catch is taken synchronously through its signalfd instead of
-// its default action: the command may send any of them to its own process group (SIGPWR,
-// SIGIO from F_SETOWN, a real-time signal), and deathwatch must survive to write the
-// certificate. SIGPIPE stays ignored (a closed stderr). A fault in deathwatch itself still
-// kills it: the kernel unblocks a synchronous SIGSEGV it has to deliver.
-//
-// glibc's sigfillset leaves out its two internal real-time signals (32 and 33: thread
-// cancellation and set*id broadcast), which deathwatch, one thread that never cancels, does
-// not use; a `kill -s 32 0` would still kill it. They are added bit by bit and blocked with
-// the raw system call, which glibc's sigprocmask would filter.
-sigset_t own_signal_set() {
-  sigset_t set;
-  sigfillset(&set);
-  sigdelset(&set, SIGKILL);
-  sigdelset(&set, SIGSTOP);
-  sigdelset(&set, SIGPIPE);
-  for (int signo : {32, 33}) set.__val[(signo - 1) / (8 * sizeof set.__val[0])] |=
-      1UL << ((signo - 1) % (8 * sizeof set.__val[0]));
-  return set;
-}
-
-// Signals that, sent to deathwatch alone by a process, are passed on to the target: all but
-// SIGCHLD, which speaks of deathwatch's own children.
-bool is_forwarded(int signo) { return signo != SIGCHLD; }
-
-bool sent_by_process(int code) { return code == SI_USER || code == SI_QUEUE || code == SI_TKILL; }
-
-Outcome outcome_from(const WaitStatus& ws) {
-  Outcome o;
-  if (ws.kind == WaitStatus::Kind::Exited) {
-    o.kind = OutcomeKind::Exited;
-    o.exit_code = ws.value;
-  } else if (ws.kind == WaitStatus::Kind::Killed) {
-    o.kind = OutcomeKind::Killed;
-    o.signal = ws.value;
-    o.core_dumped = ws.core_dumped;
-  }
-  return o;
-}
-
-double seconds(const struct timeval& tv) {
-  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-}
-
-// A set-uid/set-gid or file-capability program exec'd under a tracer without CAP_SYS_PTRACE
-// silently runs without its privileges.
-std::optional<std::string> privilege_loss_warning(const std::string& exe) {
-  if (::geteuid() == 0) return std::nullopt;
-  struct stat st {};
-  if (::stat(exe.c_str(), &st) != 0) return std::nullopt;
-  const bool setid = (st.st_mode & S_ISUID) || (st.st_mode & S_ISGID);
-  const bool caps = ::getxattr(exe.c_str(), "security.capability", nullptr, 0) > 0;
-  if (!setid && !caps) return std::nullopt;
-  return exe + " is " + (setid ? "set-uid/set-gid" : "given file capabilities") +
-         ": traced by an unprivileged deathwatch it runs WITHOUT those privileges";
-}
-
-}  // namespace
-
-Supervisor::Supervisor(Options options, SignalSnapshot original_signals)
+Supervisor::Supervisor(Options options, SignalSnapshot original_signals, ReportOptions report)
     : options_(std::move(options)),
       original_signals_(original_signals),
+      report_(report),
+      recorder_(lookup_, forwarder_, outputs_, ::getpid(), options_.follow),
       tracer_(*this, /*follow_forks=*/options_.follow) {
-  certificate_.watcher.version = DEATHWATCH_VERSION;
-  certificate_.process.argv = options_.command;
+  Certificate& c = recorder_.certificate();
+  c.watcher.version = DEATHWATCH_VERSION;
+  c.process.argv = options_.command;
   std::error_code ec;
   auto cwd = std::filesystem::current_path(ec);
-  if (!ec) certificate_.process.cwd = cwd.string();
+  if (!ec) c.process.cwd = cwd.string();
 }
 
 void Supervisor::warn(const std::string& message) {
   spdlog::warn("{}", message);
-  certificate_.watcher.warnings.push_back(message);
-  dirty_ = true;
+  recorder_.warn(message);
 }
 
 int Supervisor::run() {
-  const sigset_t own = own_signal_set();
-  if (::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &own, nullptr, _NSIG / 8) != 0)
-    throw FatalError(kExitOwnFailure, std::string("sigprocmask: ") + std::strerror(errno));
-  signal_fd_.reset(::signalfd(-1, &own, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!signal_fd_.is_open())
-    throw FatalError(kExitOwnFailure, std::string("signalfd: ") + std::strerror(errno));
-  // A closed stderr must not kill deathwatch; the child gets its original disposition back.
-  ::signal(SIGPIPE, SIG_IGN);
-  // An inherited SIG_IGN (or SA_NOCLDWAIT) for SIGCHLD would auto-reap the target and
-  // silence ptrace stops: deathwatch needs the default. The target gets back what was given.
-  ::signal(SIGCHLD, SIG_DFL);
-
-  if (options_.output) {
-    auto writer = CertificateWriter::open(*options_.output, to_json(certificate_, WallClock::now()));
-    if (!writer)
-      throw FatalError(kExitOwnFailure, "cannot write " + *options_.output + ": " +
-                                            std::strerror(writer.error().err));
-    writer_.emplace(std::move(*writer));
-  }
-
+  signal_fd_ = take_own_signals();
+  open_outputs();
   if (options_.follow || ::getpid() == 1) {
     // Orphaned descendants are reparented to deathwatch, which reaps them (and, as PID 1 in
     // a container, every zombie: tini's job).
@@ -138,27 +57,42 @@ int Supervisor::run() {
   return exit_status_;
 }
 
+void Supervisor::open_outputs() {
+  if (options_.output) {
+    // Refused before the target starts: a certificate that cannot be written is no watch.
+    auto writer = CertificateWriter::open(*options_.output, to_json(recorder_.certificate(), WallClock::now()));
+    if (!writer)
+      throw FatalError(kExitOwnFailure, "cannot write " + *options_.output + ": " +
+                                            std::strerror(writer.error().err));
+    auto shared = std::make_shared<CertificateWriter>(std::move(*writer));
+    outputs_.add(event_log_sink(shared));
+    outputs_.add(certificate_file_sink(shared));
+  }
+  outputs_.add(stderr_report_sink(report_));
+}
+
 void Supervisor::start_target() {
+  Certificate& c = recorder_.certificate();
   LaunchedChild child;
   try {
     child = launch_waiting(options_.command, original_signals_);
   } catch (const FatalError& e) {
     if (e.exit_status() == kExitOwnFailure) throw;
     // Not found, or not even reachable: as final a certificate as a failed exec gets.
-    exec_failed_ = true;
     target_done_ = true;
-    certificate_.process.started_at = WallClock::now();
-    certificate_.process.ended_at = certificate_.process.started_at;
-    certificate_.watcher.warnings.push_back(e.what());
-    certificate_.outcome.kind = OutcomeKind::Exited;
-    certificate_.outcome.exit_code = e.exit_status();
+    c.process.started_at = WallClock::now();
+    c.process.ended_at = c.process.started_at;
+    c.exec_error = e.what();
+    c.watcher.warnings.push_back(e.what());
+    c.outcome.kind = OutcomeKind::Exited;
+    c.outcome.exit_code = e.exit_status();
     return;
   }
   target_ = child.pid;
   exec_report_ = std::move(child.exec_report);
-  certificate_.process.pid = target_;
-  certificate_.process.exe = child.executable;
-  certificate_.process.started_at = WallClock::now();
+  c.process.exe = child.executable;
+  c.process.started_at = WallClock::now();
+  recorder_.set_target(target_);
   if (options_.own_cgroup) {
     auto cgroup = OwnCgroup::create_for(target_);
     if (cgroup)
@@ -166,22 +100,20 @@ void Supervisor::start_target() {
     else
       warn("--cgroup: " + cgroup.error().describe() + "; the target shares deathwatch's cgroup");
   }
-
   // Before it runs: the "before" OOM readings, and the kernel log from now on.
   oom_probe_ = OomProbe::start(target_);
+  recorder_.set_oom_probe(&*oom_probe_);
   // The child waits before exec: choose how to watch it, strongest evidence first.
   choose_backend([this] { return tracer_.seize_waiting_child(target_); });
-  certificate_.watcher.backends.push_back({"wait-status", true, "exit code or terminating signal, rusage"});
-  for (auto& b : oom_probe_->backends()) certificate_.watcher.backends.push_back(std::move(b));
+  c.watcher.backends.push_back({"wait-status", true, "exit code or terminating signal, rusage"});
+  for (auto& b : oom_probe_->backends()) c.watcher.backends.push_back(std::move(b));
   write_certificate();
   // Only now, with the record on disk and the backend attached, may the command run.
   if (auto st = release_child(child); !st) warn(st.error().describe());
 }
 
 void Supervisor::choose_backend(const std::function<Status()>& seize) {
-  auto& backends = certificate_.watcher.backends;
-  tree_ = ProcessTree(target_);
-  tree_.set_top_argv(certificate_.process.argv);
+  auto& backends = recorder_.certificate().watcher.backends;
   auto kernel = KernelBackend::open(options_.follow);
   if (kernel && (*kernel)->watch(target_)) {
     kernel_ = std::move(*kernel);
@@ -226,22 +158,23 @@ void Supervisor::attach_target() {
     throw FatalError(kExitOwnFailure, std::to_string(target_) + " is a thread of process " +
                                           std::to_string(*tgid) + "; give the process id");
   Sender identity = read_process_identity(target_);
-  certificate_.process.pid = target_;
-  certificate_.process.argv = identity.cmdline.value_or(std::vector<std::string>{});
-  certificate_.process.exe = identity.exe;
-  certificate_.process.cwd = read_link("/proc/" + std::to_string(target_) + "/cwd");
-  certificate_.process.started_at = start_time_from_ticks(st->start_ticks);
-  target_identity_ = identity;
+  Certificate& c = recorder_.certificate();
+  c.process.argv = identity.cmdline.value_or(std::vector<std::string>{});
+  c.process.exe = identity.exe;
+  c.process.cwd = read_link("/proc/" + std::to_string(target_) + "/cwd");
+  c.process.started_at = start_time_from_ticks(st->start_ticks);
+  recorder_.set_target(target_, identity);
   exec_confirmed_ = true;
   // Readable when the process ends, child of ours or not: its end is never missed, even if
   // it comes while the eBPF program is still loading.
   target_pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, target_, 0)));
   choose_backend([this] { return tracer_.seize_running_process(target_); });
   if (options_.follow) watch_existing_descendants(target_);
-  certificate_.watcher.backends.push_back(
+  c.watcher.backends.push_back(
       {"wait-status", mode_ == Mode::Ptrace, "as its tracer (deathwatch is not its parent)"});
   oom_probe_ = OomProbe::start(target_);
-  for (auto& b : oom_probe_->backends()) certificate_.watcher.backends.push_back(std::move(b));
+  recorder_.set_oom_probe(&*oom_probe_);
+  for (auto& b : oom_probe_->backends()) c.watcher.backends.push_back(std::move(b));
   write_certificate();
 }
 
@@ -249,21 +182,19 @@ void Supervisor::watch_existing_descendants(pid_t pid) {
   for (pid_t tid : list_numeric_entries("/proc/" + std::to_string(pid) + "/task")) {
     auto text = read_text_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/children");
     if (!text) continue;
-    std::size_t pos = 0;
     const std::string& t = *text;
-    while (pos < t.size()) {
+    for (std::size_t pos = 0; pos < t.size();) {
       const auto end = t.find(' ', pos);
       const pid_t child = static_cast<pid_t>(std::atoi(t.substr(pos, end - pos).c_str()));
       pos = end == std::string::npos ? t.size() : end + 1;
-      if (child <= 0 || tree_.is_descendant(child)) continue;
+      if (child <= 0 || recorder_.tree().is_descendant(child)) continue;
       bool watched = false;
       if (mode_ == Mode::Kernel) watched = kernel_->watch(child).ok();
       if (mode_ == Mode::Ptrace) watched = tracer_.seize_running_process(child).ok();
       if (!watched) continue;
       auto st = read_proc_stat(child);
-      tree_.on_start(child, pid, st ? start_time_from_ticks(st->start_ticks) : WallClock::now());
-      const Sender id = read_process_identity(child);
-      tree_.on_exec(child, id.cmdline.value_or(std::vector<std::string>{}), id.exe);
+      recorder_.record_existing_descendant(child, pid, st ? start_time_from_ticks(st->start_ticks) : WallClock::now(),
+                                           read_process_identity(child));
       watch_existing_descendants(child);
     }
   }
@@ -272,7 +203,7 @@ void Supervisor::watch_existing_descendants(pid_t pid) {
 int Supervisor::poll_timeout_ms() const {
   auto now = Clock::now();
   std::optional<Clock::time_point> next;
-  if (dirty_ && writer_) next = last_flush_ + kFlushPeriod;
+  if (!outputs_.empty()) next = recorder_.next_write(kFlushPeriod);
   if (target_done_ && (!next || next_prune_ < *next)) next = next_prune_;
   // The kernel queues bookkeeping events without waking us: collect them at least this often.
   if (kernel_ && (!next || now + kFlushPeriod < *next)) next = now + kFlushPeriod;
@@ -286,7 +217,7 @@ bool Supervisor::watching() const {
   if (end_requested_) return false;
   if (!target_done_) return true;
   // The top is gone: orphaned descendants are still watched until they die.
-  return options_.follow && tree_.alive_count() > 0;
+  return options_.follow && recorder_.tree().alive_count() > 0;
 }
 
 void Supervisor::event_loop() {
@@ -294,11 +225,12 @@ void Supervisor::event_loop() {
   while (watching()) {
     if (target_done_ && !announced_orphans) {
       announced_orphans = true;
-      conclude_top();
+      recorder_.conclude(std::nullopt);
+      const Certificate& c = recorder_.certificate();
       spdlog::warn("{} ended ({}); still watching {} descendant(s) it left running "
                    "(Ctrl+C or SIGTERM to deathwatch stops watching)",
-                   certificate_.process.argv.empty() ? "the process" : certificate_.process.argv[0],
-                   certificate_.outcome.describe(), tree_.alive_count());
+                   c.process.argv.empty() ? "the process" : c.process.argv[0],
+                   c.outcome.describe(), recorder_.tree().alive_count());
       write_certificate();
     }
     struct pollfd fds[4] = {{signal_fd_.get(), POLLIN, 0},
@@ -316,30 +248,26 @@ void Supervisor::event_loop() {
     send_due_forwards();
     maybe_stop_with_target();
     if (target_done_) prune_vanished_descendants();
-    flush_if_due();
+    write_if_due();
   }
   if (end_requested_) end_watch();
+}
+
+void Supervisor::consume_kernel_events() {
+  // The kernel already delivered these signals (nothing waits for deathwatch to re-inject
+  // them): one event-log write for the whole batch keeps up with a storm.
+  outputs_.begin_batch();
+  kernel_->consume(*this);
+  outputs_.end_batch();
 }
 
 void Supervisor::attached_target_ended() {
   if (kernel_) consume_kernel_events();  // its exit event, if the kernel reported it
   if (target_done_) return;
   target_done_ = true;
-  certificate_.process.ended_at = WallClock::now();
-  certificate_.outcome = Outcome{};
+  recorder_.certificate().process.ended_at = WallClock::now();
+  recorder_.certificate().outcome = Outcome{};
   warn("the attached process ended, but its exit status was not reported (not deathwatch's child)");
-}
-
-void Supervisor::consume_kernel_events() {
-  // The kernel already delivered these signals (nothing waits for deathwatch to re-inject
-  // them): one write for the whole batch keeps the event log complete at a storm's pace.
-  batching_events_ = true;
-  kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
-  batching_events_ = false;
-  if (!pending_events_.empty() && writer_) {
-    if (auto st = writer_->append_event(pending_events_); !st) spdlog::error("{}", st.error().describe());
-  }
-  pending_events_.clear();
 }
 
 void Supervisor::prune_vanished_descendants() {
@@ -348,8 +276,8 @@ void Supervisor::prune_vanished_descendants() {
   const auto now = Clock::now();
   if (now < next_prune_) return;
   next_prune_ = now + std::chrono::seconds(1);
-  for (pid_t pid : tree_.alive_pids()) {
-    if (::kill(pid, 0) != 0 && errno == ESRCH) descendant_died(pid, Outcome{}, WallClock::now());
+  for (pid_t pid : recorder_.tree().alive_pids()) {
+    if (::kill(pid, 0) != 0 && errno == ESRCH) recorder_.record_vanished(pid, WallClock::now());
   }
 }
 
@@ -367,8 +295,8 @@ void Supervisor::end_watch() {
   }
   if (kernel_) consume_kernel_events();
   if (!target_done_) {
-    certificate_.outcome.kind = OutcomeKind::Alive;
-    certificate_.watch_ended_alive = true;
+    recorder_.certificate().outcome.kind = OutcomeKind::Alive;
+    recorder_.certificate().watch_ended_alive = true;
   }
 }
 
@@ -421,15 +349,8 @@ void Supervisor::send_due_forwards() {
       [this](int signo, const Sender& from) {
         if (mode_ != Mode::Plain) return;  // its delivery will be seen, and claimed
         // Without ptrace or eBPF the delivery cannot be seen: record the forward as sent.
-        SignalRecord record;
-        record.time = record.last_time = WallClock::now();
-        record.pid = record.tid = target_;
-        record.signo = signo;
-        record.code = SI_USER;
-        record.origin = SignalOrigin::Process;
-        record.sender = read_process_identity(::getpid());
-        record.forwarded_from = from;
-        add_signal_record(std::move(record), true);
+        recorder_.record_unseen_forward(signo, from, WallClock::now());
+        write_if_due();
       });
 }
 
@@ -437,14 +358,15 @@ void Supervisor::check_exec_report() {
   auto err = read_exec_report(exec_report_.get());
   exec_report_.reset();
   if (!err) {
-    if (mode_ != Mode::Ptrace) on_exec(target_);  // the tracer reports it in ptrace mode
+    // The tracer reports the exec itself in ptrace mode; the kernel's first exec event came
+    // before this confirmation and was set aside.
+    if (mode_ != Mode::Ptrace) recorder_.record(ProcessExeced{target_, std::nullopt, std::nullopt});
     exec_confirmed_ = true;
     return;
   }
-  exec_failed_ = true;
-  // Not logged: main prints this as the single line of an exec failure.
-  certificate_.watcher.warnings.push_back(options_.command[0] + ": cannot execute: " +
-                                          std::strerror(*err));
+  const std::string message = options_.command[0] + ": cannot execute: " + std::strerror(*err);
+  recorder_.certificate().exec_error = message;
+  recorder_.certificate().watcher.warnings.push_back(message);  // not logged: the report's one line
 }
 
 void Supervisor::reap() {
@@ -463,216 +385,56 @@ void Supervisor::reap() {
 
 void Supervisor::on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage) {
   const WaitStatus ws = WaitStatus::decode(raw_status, /*traced=*/false);
-  // The kernel's events about this process (its killer) come before its end.
-  if (kernel_ && (ws.kind == WaitStatus::Kind::Exited || ws.kind == WaitStatus::Kind::Killed))
-    consume_kernel_events();
   switch (ws.kind) {
     case WaitStatus::Kind::Exited:
     case WaitStatus::Kind::Killed:
-      on_process_exit(pid, ws, usage);
+      // The kernel's events about this process (its killer) come before its end.
+      if (kernel_) consume_kernel_events();
+      observe(ProcessEnded{pid, ws, WallClock::now(), usage});
       return;
     case WaitStatus::Kind::PlainStop:
-      on_group_stop(pid, ws.value, true);
+      observe(JobControl{pid, ws.value, true});
       return;
     case WaitStatus::Kind::Continued:
-      on_group_stop(pid, 0, false);
+      observe(JobControl{pid, 0, false});
       return;
     default:
       return;
   }
 }
 
-void Supervisor::on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) {
-  SignalRecord record;
-  record.time = record.last_time = WallClock::now();
-  record.pid = tgid;
-  record.tid = tid;
-  record.signo = info.si_signo;
-  record.code = info.si_code;
-  record.origin = classify_origin(info.si_signo, info.si_code);
-  if (record.origin == SignalOrigin::Fault)
-    record.fault_address = reinterpret_cast<std::uintptr_t>(info.si_addr);
-  bool names_other_process = false;
-  if (origin_names_sender(record.origin)) {
-    const uid_t uid = info.si_uid;
-    names_other_process = attribute_sender(record, info.si_pid, [&]() -> Sender {
-      const RecordKey key{tgid, info.si_signo, info.si_code, info.si_pid, false};
-      auto known = record_index_.find(key);
-      if (known != record_index_.end() && certificate_.signals[known->second].sender &&
-          certificate_.signals[known->second].sender->uid == uid)
-        return *certificate_.signals[known->second].sender;  // a repeat: read at the first one
-      if (!same_pid_namespace(tgid)) {
-        // si_pid is a pid in the receiver's namespace: /proc here would show another process.
-        Sender s;
-        s.uid = uid;
-        s.user = user_name(uid);
-        s.note = "sender pid " + std::to_string(info.si_pid) +
-                 " is in the receiver's pid namespace, not deathwatch's: not looked up";
-        return s;
-      }
-      return read_sender(info.si_pid, uid, boot_ticks_now());
-    });
-  }
-  add_signal_record(std::move(record), names_other_process);
+void Supervisor::observe(const Observation& observation) {
+  if (!lifecycle(observation)) return;
+  recorder_.record(observation);
+  // A new sender (or an OOM victim) is in the certificate before the target moves on.
+  if (recorder_.urgent()) write_certificate();
 }
 
-bool Supervisor::same_pid_namespace(pid_t pid) const {
-  static const std::optional<std::string> own = read_link("/proc/self/ns/pid");
-  const auto theirs = read_link("/proc/" + std::to_string(pid) + "/ns/pid");
-  return !own || !theirs || *own == *theirs;
-}
-
-void Supervisor::on_kernel_event(const dw_event& e) {
-  const pid_t tgid = static_cast<pid_t>(e.target_tgid);
-  if (e.kind == DW_EVENT_OOM_VICTIM) {
-    const bool is_target = tgid == target_ || static_cast<pid_t>(e.target_tid) == target_;
-    if (!is_target && !tree_.is_descendant(tgid)) return;
-    OomKill oom;
-    oom.pid = is_target ? target_ : tgid;
-    oom.time = boot_ns_to_wall(e.boot_ns);
-    oom.source = "ebpf " + kernel_->oom_hook();
-    oom.confidence = Confidence::Certain;
-    if (e.total_vm_kib) {
-      oom.total_vm_kib = static_cast<long long>(e.total_vm_kib);
-      oom.anon_rss_kib = static_cast<long long>(e.anon_rss_kib);
-      oom.file_rss_kib = static_cast<long long>(e.file_rss_kib);
-      oom.shmem_rss_kib = static_cast<long long>(e.shmem_rss_kib);
+bool Supervisor::lifecycle(const Observation& observation) {
+  if (const auto* job = std::get_if<JobControl>(&observation)) {
+    if (job->pid == target_) {
+      spdlog::debug("target {} job-control stop {}", job->stopped ? "entered" : "left",
+                    job->stopped ? signal_name(job->signo) : "");
+      target_stopped_ = job->stopped;
     }
-    oom.triggered_by = describe_current_task(e);
-    oom.evidence.push_back("kernel tracepoint oom:mark_victim named pid " + std::to_string(e.target_tid));
-    if (is_target)
-      certificate_.oom = std::move(oom);
-    else
-      descendant_oom_[tgid] = std::move(oom);
-    write_certificate();
-    return;
-  }
-  if (e.kind == DW_EVENT_FORK) {
-    on_process_start(tgid, static_cast<pid_t>(e.parent_tgid));
-    return;
-  }
-  if (e.kind == DW_EVENT_EXEC) {
-    // The path execve was given, as the kernel saw it (the process may be gone by now).
-    const std::string filename(e.filename, strnlen(e.filename, sizeof e.filename));
-    if (tgid == target_) {
-      if (exec_confirmed_) {  // the first exec is confirmed by the exec report
-        on_exec(tgid);
-        if (!filename.empty() && !read_link("/proc/" + std::to_string(tgid) + "/exe"))
-          certificate_.process.exe = filename;  // already gone: /proc/<pid>/exe is unreadable
-      }
-    } else if (tree_.is_descendant(tgid)) {
-      tree_.on_exec(tgid, split_cmdline(std::string_view(e.args, std::min<unsigned>(e.args_len, DW_ARGS_LEN))),
-                    filename.empty() ? std::nullopt : std::optional<std::string>(filename));
-    }
-    return;
-  }
-  if (e.kind == DW_EVENT_EXIT) {
-    const Outcome outcome = outcome_from(WaitStatus::decode(e.exit_code, false));
-    if (tgid != target_) {
-      descendant_died(tgid, outcome, boot_ns_to_wall(e.boot_ns));
-    } else if (attached_) {
-      // Not our child: no wait status will come; this is the only report of its end.
-      target_done_ = true;
-      certificate_.process.ended_at = boot_ns_to_wall(e.boot_ns);
-      certificate_.outcome = outcome;
-    }
-    return;
-  }
-  if (e.kind != DW_EVENT_SIGNAL) return;
-  // TRACE_SIGNAL_IGNORED: discarded, the target never sees it. SIGCONT is kept: its effect
-  // (resuming a stopped process) happens even when its delivery is ignored.
-  if (e.result == 1 && e.sig != SIGCONT) return;
-  const pid_t sender_tgid = static_cast<pid_t>(e.cur_tgid);
-
-  SignalRecord record;
-  record.time = record.last_time = boot_ns_to_wall(e.boot_ns);
-  record.pid = tgid;
-  record.tid = static_cast<pid_t>(e.target_tid);
-  record.signo = e.sig;
-  record.code = e.code;
-  record.origin = classify_origin(e.sig, e.code);
-  if (record.origin == SignalOrigin::Fault) record.fault_address = e.fault_addr;
-  record.group = e.group != 0;
-  static const char* const kResults[] = {"delivered", "ignored", "already pending", "queue overflow", "info lost"};
-  record.kernel_result = e.result >= 0 && e.result < 5 ? kResults[e.result] : std::to_string(e.result);
-  bool names_other_process = false;
-  if (origin_names_sender(record.origin))
-    names_other_process = attribute_sender(record, sender_tgid, [&] { return describe_current_task(e); });
-  add_signal_record(std::move(record), names_other_process);
-}
-
-bool Supervisor::attribute_sender(SignalRecord& record, pid_t sender_tgid,
-                                  const std::function<Sender()>& read_other) {
-  if (sender_tgid == record.pid) {
-    // A process signalling itself (abort(), raise()): the top's identity is cached; a
-    // descendant's is at least its pid.
-    if (record.pid == target_ && target_identity_) {
-      record.sender = *target_identity_;
-    } else {
-      record.sender = Sender{};
-      record.sender->pid = record.pid;
-      if (const auto* argv = tree_.argv_of(record.pid); argv && !argv->empty()) record.sender->cmdline = *argv;
-    }
-    record.sender->source = "self";
-    // Sent to its own process group (kill(0, S)): deathwatch's copy needs no forward.
-    if (record.pid == target_) forwarder_.target_received(record.signo, sender_tgid);
     return false;
   }
-  if (sender_tgid == ::getpid()) {
-    record.sender = read_process_identity(sender_tgid);
-    record.sender->note = "deathwatch itself";
-    record.forwarded_from = forwarder_.claim(record.signo);
+  if (const auto* exec = std::get_if<ProcessExeced>(&observation); exec && exec->pid == target_) {
+    // With eBPF the first exec is confirmed by the exec report (check_exec_report).
+    if (mode_ == Mode::Kernel && !exec_confirmed_) return false;
+    exec_confirmed_ = true;
+    if (mode_ == Mode::Ptrace)  // only a ptrace tracer strips set-uid and file capabilities
+      if (auto exe = read_link("/proc/" + std::to_string(target_) + "/exe"))
+        if (auto warning = privilege_loss_warning(*exe)) warn(*warning);
     return true;
   }
-  // The target got its own copy of a signal that also reached deathwatch: no forward.
-  if (record.pid == target_)
-    forwarder_.target_received(record.signo, sender_tgid);
-  record.sender = read_other();
-  signalled_pids_.insert(record.pid);
+  if (const auto* ended = std::get_if<ProcessEnded>(&observation); ended && ended->pid == target_) {
+    // The kernel's exit event for our own child: its wait status, with rusage, follows.
+    if (!ended->usage && !attached_) return false;
+    if (exec_report_.is_open() && !exec_confirmed_) check_exec_report();
+    target_done_ = true;
+  }
   return true;
-}
-
-void Supervisor::add_signal_record(SignalRecord record, bool names_other_process) {
-  const pid_t sender_pid = record.sender && record.sender->pid ? *record.sender->pid : -1;
-  const RecordKey key{record.pid, record.signo, record.code, sender_pid,
-                      record.forwarded_from.has_value()};
-  if (writer_) {
-    // Durable before the signal is re-injected: one append, whatever happens next.
-    if (batching_events_) {
-      pending_events_ += event_line(record);  // written once the batch is consumed
-    } else if (auto st = writer_->append_event(event_line(record)); !st) {
-      spdlog::error("{}", st.error().describe());
-    }
-  }
-  auto known = record_index_.find(key);
-  if (known != record_index_.end()) {
-    SignalRecord& existing = certificate_.signals[known->second];
-    existing.count += 1;
-    existing.last_time = record.time;
-    existing.tid = record.tid;
-    if (record.fault_address) existing.fault_address = record.fault_address;
-    dirty_ = true;
-    return;
-  }
-  if (certificate_.signals.size() >= kMaxSignalRecords) {
-    ++certificate_.signals_not_listed;
-    dirty_ = true;
-    return;
-  }
-  record_index_.emplace(key, certificate_.signals.size());
-  certificate_.signals.push_back(std::move(record));
-  // A new sender is in the certificate itself before its signal reaches the target.
-  if (names_other_process)
-    write_certificate();
-  else
-    dirty_ = true;
-}
-
-void Supervisor::on_group_stop(pid_t tgid, int signo, bool stopped) {
-  if (tgid != target_) return;
-  spdlog::debug("target {} job-control stop{}", stopped ? "entered" : "left",
-                stopped ? " (" + signal_name(signo) + ")" : "");
-  target_stopped_ = stopped;
 }
 
 void Supervisor::maybe_stop_with_target() {
@@ -683,113 +445,13 @@ void Supervisor::maybe_stop_with_target() {
   ::kill(::getpid(), SIGSTOP);
 }
 
-void Supervisor::on_exec(pid_t tgid) {
-  if (tgid != target_) return;
-  exec_confirmed_ = true;
-  const std::string dir = "/proc/" + std::to_string(tgid);
-  if (auto exe = read_link(dir + "/exe")) {
-    certificate_.process.exe = *exe;
-    // Only a ptrace tracer strips set-uid and file capabilities at exec.
-    if (mode_ == Mode::Ptrace)
-      if (auto warning = privilege_loss_warning(*exe)) warn(*warning);
-  }
-  target_identity_ = read_process_identity(tgid);
-  dirty_ = true;
-}
-
-void Supervisor::on_process_start(pid_t pid, pid_t parent_tgid) {
-  if (!options_.follow) return;
-  tree_.on_start(pid, parent_tgid, WallClock::now());
-  dirty_ = true;
-}
-
-void Supervisor::on_process_exiting(pid_t tgid, int raw_status) {
-  if (tgid == target_ || !tree_.is_descendant(tgid)) return;
-  // Read its command line now, while it still has its memory, but only for a death worth
-  // listing: a normal exit (most of a busy supervisor's children) costs nothing here.
-  const Outcome outcome = outcome_from(WaitStatus::decode(raw_status, false));
-  if (outcome.is_normal() && !signalled_pids_.count(tgid)) return;
-  const Sender id = read_process_identity(tgid);
-  tree_.on_exec(tgid, id.cmdline.value_or(std::vector<std::string>{}), id.exe);
-}
-
-void Supervisor::descendant_died(pid_t pid, const Outcome& outcome, WallTime when) {
-  std::optional<OomKill> oom;
-  if (auto it = descendant_oom_.find(pid); it != descendant_oom_.end()) {
-    oom = std::move(it->second);
-    descendant_oom_.erase(it);
-  } else if (outcome.signal == SIGKILL && oom_probe_) {
-    oom = oom_probe_->kernel_log_victim(pid);  // without eBPF: the kernel log, if readable
-  }
-  if (oom && oom_probe_) oom_probe_->describe_cgroup(*oom, pid, ::getpid());
-  if (tree_.on_exit(pid, outcome, when, certificate_.signals, std::move(oom))) dirty_ = true;
-  signalled_pids_.erase(pid);
-}
-
-void Supervisor::on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) {
-  if (tgid != target_) {
-    descendant_died(tgid, outcome_from(status), WallClock::now());
-    return;
-  }
-  if (exec_report_.is_open() && !exec_confirmed_) check_exec_report();
-  target_done_ = true;
-  certificate_.process.ended_at = WallClock::now();
-  certificate_.outcome = outcome_from(status);
-  certificate_.resources.max_rss_kib = usage.ru_maxrss;
-  certificate_.resources.user_cpu_s = seconds(usage.ru_utime);
-  certificate_.resources.sys_cpu_s = seconds(usage.ru_stime);
-}
-
-void Supervisor::flush_if_due() {
-  if (dirty_ && writer_ && Clock::now() - last_flush_ >= kFlushPeriod) write_certificate();
+void Supervisor::write_if_due() {
+  if (auto due = recorder_.next_write(kFlushPeriod); due && Clock::now() >= *due) write_certificate();
 }
 
 void Supervisor::write_certificate() {
-  dirty_ = false;
-  last_flush_ = Clock::now();
-  if (options_.follow) {
-    certificate_.descendants = tree_.snapshot();
-    certificate_.descendant_counts = tree_.counts();
-  }
-  if (!writer_) return;
-  if (auto st = writer_->write_certificate(to_json(certificate_, WallClock::now())); !st)
-    spdlog::error("{}", st.error().describe());
-}
-
-void Supervisor::conclude_top() {
-  const Outcome& outcome = certificate_.outcome;
-  if (outcome.kind == OutcomeKind::Killed && outcome.signal == SIGKILL && oom_probe_) {
-    if (!certificate_.oom) {
-      certificate_.oom = oom_probe_->conclude(target_, ::getpid());
-    } else {
-      oom_probe_->describe_cgroup(*certificate_.oom, target_, ::getpid());
-    }
-  }
-  if (exec_failed_) {
-    certificate_.cause.category = CauseCategory::Exit;
-    certificate_.cause.confidence = Confidence::Certain;
-    certificate_.cause.summary = "could not be executed";
-    certificate_.cause.evidence = {certificate_.watcher.warnings.back()};
-  } else {
-    certificate_.cause = decide_cause(outcome, target_, certificate_.signals,
-                                      certificate_.process.ended_at.value_or(WallClock::now()),
-                                      certificate_.oom);
-    if (mode_ != Mode::Kernel && certificate_.cause.category == CauseCategory::Signal &&
-        !certificate_.cause.sender && outcome.signal == SIGKILL)
-      certificate_.cause.evidence.push_back(
-          "to name SIGKILL senders, run deathwatch as root or grant it "
-          "cap_bpf,cap_perfmon+ep (eBPF backend: " +
-          certificate_.watcher.backends.front().detail + ")");
-  }
-  if (options_.follow) certificate_.root_cause = tree_.root_cause(outcome, certificate_.cause);
-  if (certificate_.root_cause) {
-    // Not "by itself": a descendant's death explains the exit.
-    certificate_.cause.summary = certificate_.root_cause->summary;
-    certificate_.cause.evidence.push_back("root cause: descendant pid " +
-                                          std::to_string(certificate_.root_cause->pid) + ": " +
-                                          certificate_.root_cause->cause.summary);
-  }
-  certificate_.final = true;
+  recorder_.mark_written(Clock::now());
+  outputs_.update(recorder_.snapshot());
 }
 
 void Supervisor::finish() {
@@ -798,10 +460,16 @@ void Supervisor::finish() {
     if (auto lost = kernel_->dropped())
       warn(std::to_string(lost) + " kernel events were lost (ring buffer full)");
   }
-  conclude_top();
-  write_certificate();
+  std::optional<std::string> sender_advice;
+  if (mode_ != Mode::Kernel && !recorder_.certificate().watcher.backends.empty())
+    sender_advice = "to name SIGKILL senders, run deathwatch as root or grant it "
+                    "cap_bpf,cap_perfmon+ep (eBPF backend: " +
+                    recorder_.certificate().watcher.backends.front().detail + ")";
+  recorder_.conclude(sender_advice);
+  recorder_.mark_written(Clock::now());
+  outputs_.final(recorder_.snapshot());
   own_cgroup_.reset();  // now, not at destruction: deathwatch may end by raising a signal
-  const Outcome& outcome = certificate_.outcome;
+  const Outcome& outcome = recorder_.certificate().outcome;
   if (outcome.kind == OutcomeKind::Killed) {
     death_signal_ = outcome.signal;
     exit_status_ = 128 + outcome.signal.value_or(0);

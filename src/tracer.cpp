@@ -14,6 +14,25 @@
 
 namespace deathwatch {
 
+namespace {
+
+// A signal-delivery stop's siginfo, as an observation: the sender is si_pid/si_uid, to be
+// looked up in /proc while the tracee is held.
+SignalSeen signal_seen(pid_t tgid, pid_t tid, const siginfo_t& info) {
+  SignalSeen seen;
+  seen.time = WallClock::now();
+  seen.pid = tgid;
+  seen.tid = tid;
+  seen.signo = info.si_signo;
+  seen.code = info.si_code;
+  const SignalOrigin origin = classify_origin(info.si_signo, info.si_code);
+  if (origin == SignalOrigin::Fault) seen.fault_address = reinterpret_cast<std::uintptr_t>(info.si_addr);
+  if (origin_names_sender(origin)) seen.sender = SignalSender{info.si_pid, info.si_uid, std::nullopt};
+  return seen;
+}
+
+}  // namespace
+
 std::vector<pid_t> list_numeric_entries(const std::string& dir) {
   std::vector<pid_t> out;
   DIR* d = ::opendir(dir.c_str());
@@ -72,7 +91,7 @@ Tracer::Tracee& Tracer::tracee_for(pid_t tid) {
   if (tgid == tid) {
     // Its parent, from /proc (the fork event that would say so has not come yet).
     auto st = read_proc_stat(tid);
-    observer_.on_process_start(tid, st ? st->ppid : 0);
+    observer_.observe(ProcessStarted{tid, st ? st->ppid : 0, WallClock::now()});
   }
   return tracees_[tid];
 }
@@ -113,7 +132,7 @@ void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage& usage) {
     case Kind::ExitEvent:  // about to exit; the final status follows
       if (tid == tracee.tgid) {
         if (auto status = ptrace_geteventmsg(tid))
-          observer_.on_process_exiting(tid, static_cast<int>(*status));
+          observer_.observe(ProcessExiting{tid, static_cast<int>(*status)});
       }
       resume_tracee(tid, Resume::Continue, 0);
       return;
@@ -140,7 +159,7 @@ void Tracer::detach_at_stop(pid_t tid, Tracee& tracee, const WaitStatus& ws) {
   int deliver = 0;
   if (ws.kind == WaitStatus::Kind::SignalDelivery) {
     // A signal caught in flight goes on with the detach: observed, and delivered once.
-    if (auto info = ptrace_getsiginfo(tid)) observer_.on_signal(tracee.tgid, tid, *info);
+    if (auto info = ptrace_getsiginfo(tid)) observer_.observe(signal_seen(tracee.tgid, tid, *info));
     deliver = ws.value;
   }
   (void)ptrace_detach(tid, deliver);
@@ -154,7 +173,7 @@ void Tracer::on_signal_delivery(pid_t tid, Tracee& tracee, int signo) {
     if (info.error().err != ESRCH) spdlog::error("{}", info.error().describe());
     return;
   }
-  observer_.on_signal(tracee.tgid, tid, *info);
+  observer_.observe(signal_seen(tracee.tgid, tid, *info));
   // Re-injecting the same number keeps the whole siginfo the kernel queued.
   resume_tracee(tid, Resume::Continue, signo);
 }
@@ -164,12 +183,12 @@ void Tracer::on_group_stop(pid_t tid, Tracee& tracee, int signo) {
   tracee.state = TraceeState::GroupStopped;
   // PTRACE_LISTEN keeps it stopped exactly as without a tracer (PTRACE_CONT would run it).
   if (resume_tracee(tid, Resume::Listen, 0) && first_report)
-    observer_.on_group_stop(tracee.tgid, signo, true);
+    observer_.observe(JobControl{tracee.tgid, signo, true});
 }
 
 void Tracer::leave_group_stop(Tracee& tracee) {
   tracee.state = TraceeState::Running;
-  observer_.on_group_stop(tracee.tgid, 0, false);
+  observer_.observe(JobControl{tracee.tgid, 0, false});
 }
 
 void Tracer::on_new_task_event(pid_t tid, const WaitStatus& ws) {
@@ -183,7 +202,7 @@ void Tracer::on_new_task_event(pid_t tid, const WaitStatus& ws) {
     tgid = read_tgid(child).value_or(tracees_[tid].tgid);
   }
   tracees_[child] = Tracee{tgid, TraceeState::Running, /*new_descendant=*/tgid == child};
-  if (tgid == child) observer_.on_process_start(child, tracees_[tid].tgid);
+  if (tgid == child) observer_.observe(ProcessStarted{child, tracees_[tid].tgid, WallClock::now()});
 }
 
 void Tracer::on_exec_event(pid_t tid, Tracee& tracee) {
@@ -196,7 +215,7 @@ void Tracer::on_exec_event(pid_t tid, Tracee& tracee) {
     else
       ++it;
   }
-  observer_.on_exec(tgid);
+  observer_.observe(ProcessExeced{tgid, std::nullopt, std::nullopt});
 }
 
 void Tracer::on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage& usage) {
@@ -217,7 +236,7 @@ void Tracer::on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage& 
     else
       ++jt;
   }
-  observer_.on_process_exit(tgid, ws, usage);
+  observer_.observe(ProcessEnded{tgid, ws, WallClock::now(), usage});
 }
 
 }  // namespace deathwatch

@@ -1,6 +1,7 @@
 // The eBPF backend: the kernel reports every signal generated for a watched process, with
 // its sender captured in the sender's context, and the OOM killer's victims. With it active
-// the target is not ptraced at all: it never stops for a signal.
+// the target is not ptraced at all: it never stops for a signal. Kernel events (dw_event)
+// are translated into observations here and go no further.
 #pragma once
 
 #include <sys/types.h>
@@ -11,7 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "deathwatch/certificate.h"
+#include "deathwatch/identity.h"
+#include "deathwatch/observation.h"
 #include "deathwatch/error.h"
 
 struct dw_event;
@@ -20,8 +22,6 @@ namespace deathwatch {
 
 class KernelBackend {
  public:
-  using EventHandler = std::function<void(const dw_event&)>;
-
   // Opens, configures, loads and attaches the programs. Fails (no BTF, no CAP_BPF and
   // CAP_PERFMON, a locked-down kernel, DEATHWATCH_NO_BPF set, or a build without eBPF) with
   // a message that says why; deathwatch then runs on without it.
@@ -31,8 +31,8 @@ class KernelBackend {
   Status watch(pid_t tgid);
   // The ring buffer's descriptor, for poll().
   int event_fd() const;
-  // Hands every pending event to `handler`, in order.
-  void consume(const EventHandler& handler);
+  // Hands every pending event to `observer`, in order, as observations.
+  void consume(Observer& observer);
   // Events the kernel could not queue (ring buffer full).
   std::uint64_t dropped() const;
   // How the OOM victim is observed on this kernel.
@@ -47,9 +47,11 @@ class KernelBackend {
 };
 
 // The task that was running when the kernel event happened (a signal's sender, an OOM's
-// trigger), as captured in its own context, then completed from /proc when the same process
-// (same start time) is still there: exe, unit, cgroup, the full command line and ancestry.
-Sender describe_current_task(const dw_event& event);
+// trigger), as the kernel captured it in its own context: pid, tid, uid, comm, parents,
+// the start of its argv, cgroup id. /proc completes it later (complete_captured_task).
+CapturedTask captured_task(const dw_event& event);
+// One kernel event as an observation. `oom_hook` names how OOM victims are seen.
+Observation translate(const dw_event& event, const std::string& oom_hook);
 
 // Converts a bpf_ktime_get_boot_ns() stamp to wall-clock time.
 std::chrono::system_clock::time_point boot_ns_to_wall(std::uint64_t boot_ns);

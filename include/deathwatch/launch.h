@@ -55,4 +55,8 @@ int exec_failure_status(int err);
 // resumed and runs (it would block); the supervisor polls the fd with its other events.
 std::optional<int> read_exec_report(int fd);
 
+// A set-uid/set-gid or file-capability program exec'd under a tracer without
+// CAP_SYS_PTRACE silently runs without its privileges: the warning to give, if so.
+std::optional<std::string> privilege_loss_warning(const std::string& exe);
+
 }  // namespace deathwatch

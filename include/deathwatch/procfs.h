@@ -13,7 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "deathwatch/certificate.h"
+#include "deathwatch/identity.h"
+#include "deathwatch/observation.h"
 #include "deathwatch/clock.h"
 #include "deathwatch/error.h"
 
@@ -65,6 +66,11 @@ std::vector<AncestorRef> read_ancestry(pid_t pid, std::size_t limit = 32);
 Sender read_sender(pid_t pid, uid_t sender_uid, std::uint64_t observed_boot_ticks);
 // Current CLOCK_BOOTTIME in the clock ticks of /proc/<pid>/stat field 22.
 std::uint64_t boot_ticks_now();
+
+// Completes an identity the kernel captured (eBPF) from /proc, but only while the same
+// process (same start time) is still there and has not exec'd since: exe, unit, cgroup,
+// ancestry, the whole command line where the captured start was cut.
+Sender complete_captured_task(const CapturedTask& task);
 
 // Identity of any live process (used for the target itself and for forwarded signals).
 Sender read_process_identity(pid_t pid);

@@ -1,6 +1,10 @@
-// The supervisor: starts the target, runs the one event loop (deathwatch's own signals, the
-// exec report, wait statuses, flush and forward deadlines), keeps the certificate current on
-// disk and decides the cause when the target dies.
+// The supervisor: the lifecycle only. It launches or attaches, chooses a backend, runs the
+// one poll loop (deathwatch's own signals, the exec report, wait statuses, the ring buffer,
+// write and forward deadlines), forwards signals sent to deathwatch, follows job-control
+// stops, and mirrors the target's end. What the backends see goes, as observations, to the
+// recorder; what the recorder holds goes to the sinks.
+//
+//   launch/attach -> backend (ebpf | ptrace | plain) -> observations -> recorder -> verdict -> sinks
 #pragma once
 
 #include <sys/types.h>
@@ -8,60 +12,43 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <map>
 #include <optional>
 #include <string>
-#include <tuple>
-#include <unordered_map>
-#include <unordered_set>
-#include <vector>
 
-#include "deathwatch/certificate.h"
-#include "deathwatch/certificate_writer.h"
 #include "deathwatch/cli.h"
 #include "deathwatch/forwarder.h"
 #include "deathwatch/kernel_backend.h"
 #include "deathwatch/launch.h"
+#include "deathwatch/observation.h"
 #include "deathwatch/oom_evidence.h"
-#include "deathwatch/process_tree.h"
+#include "deathwatch/recorder.h"
 #include "deathwatch/scoped_fd.h"
+#include "deathwatch/sinks.h"
 #include "deathwatch/tracer.h"
 
 struct signalfd_siginfo;
 
 namespace deathwatch {
 
-// A repeat of a signal already on disk is flushed within this period (a storm of 20,000
-// signals must not mean 20,000 rewrites); the event log has every one at once.
+// A changed certificate is rewritten within this period (a storm of 20,000 signals must not
+// mean 20,000 rewrites); the event log has every signal at once.
 inline constexpr std::chrono::milliseconds kFlushPeriod{100};
-// Distinct signal records kept in the certificate; repeats only count, more are counted.
-inline constexpr std::size_t kMaxSignalRecords = 1000;
 
-class Supervisor : public TraceObserver {
+class Supervisor : public Observer {
  public:
-  Supervisor(Options options, SignalSnapshot original_signals);
+  Supervisor(Options options, SignalSnapshot original_signals, ReportOptions report);
 
   // Runs the target to its end. Returns the exit status deathwatch should give; when the
   // target died of a signal, death_signal() says which (deathwatch then dies of it too).
   int run();
   std::optional<int> death_signal() const { return death_signal_; }
-  const Certificate& certificate() const { return certificate_; }
-  // True when the target could not be executed (the report is then one line, not a certificate).
-  bool exec_failed() const { return exec_failed_; }
+  const Certificate& certificate() { return recorder_.snapshot(); }
 
-  // TraceObserver
-  void on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) override;
-  void on_group_stop(pid_t tgid, int signo, bool stopped) override;
-  void on_exec(pid_t tgid) override;
-  void on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) override;
-  void on_process_start(pid_t pid, pid_t parent_tgid) override;
-  void on_process_exiting(pid_t tgid, int raw_status) override;
+  // Observer: every backend reports here; lifecycle first, then the record.
+  void observe(const Observation& observation) override;
 
  private:
   using Clock = std::chrono::steady_clock;
-
-  // (receiver, signal, si_code, sender pid or -1, forwarded)
-  using RecordKey = std::tuple<pid_t, int, int, pid_t, bool>;
 
   // How signals are observed, chosen once at start: the strongest evidence available.
   enum class Mode {
@@ -70,44 +57,40 @@ class Supervisor : public TraceObserver {
     Plain,   // neither permitted: only the wait status (and OOM counters)
   };
 
+  void open_outputs();
   void start_target();
   void attach_target();
-  // Chooses the backend for `pid` (kernel, else ptrace via `seize`, else plain).
+  // Chooses the backend for the target (kernel, else ptrace via `seize`, else plain).
   void choose_backend(const std::function<Status()>& seize);
   void watch_existing_descendants(pid_t pid);
   bool watching() const;
-  void end_watch();
-  void prune_vanished_descendants();
-  void descendant_died(pid_t pid, const Outcome& outcome, WallTime when);
-  void on_kernel_event(const dw_event& event);
-  void consume_kernel_events();
-  void attached_target_ended();
-  bool same_pid_namespace(pid_t pid) const;
   void event_loop();
   int poll_timeout_ms() const;
+  void consume_kernel_events();
+  void attached_target_ended();
+  void prune_vanished_descendants();
+  void end_watch();
   void drain_own_signals();
   void on_own_signal(const signalfd_siginfo& info);
-  // Fills record.sender (and forwarded_from) for a signal a process sent: the target itself,
-  // deathwatch (a forward), or another process, whose identity `read_other` supplies.
-  // Returns true for another process.
-  bool attribute_sender(SignalRecord& record, pid_t sender_tgid,
-                        const std::function<Sender()>& read_other);
+  void send_due_forwards();
+  void check_exec_report();
   void reap();
   void on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage);
-  void check_exec_report();
-  void send_due_forwards();
+  // Whether an observation is for the record (some are lifecycle only, or duplicates).
+  bool lifecycle(const Observation& observation);
   void maybe_stop_with_target();
-  void add_signal_record(SignalRecord record, bool names_other_process);
-  void flush_if_due();
+  void write_if_due();
   void write_certificate();
   void warn(const std::string& message);
-  void conclude_top();  // outcome known: cause, OOM evidence, root cause
   void finish();
 
   Options options_;
   SignalSnapshot original_signals_;
-  Certificate certificate_;
-  std::optional<CertificateWriter> writer_;
+  ReportOptions report_;
+  Outputs outputs_;
+  ProcfsLookup lookup_;
+  SignalForwarder forwarder_;
+  Recorder recorder_;
   ScopedFd signal_fd_;
   ScopedFd exec_report_;
   Tracer tracer_;
@@ -115,9 +98,6 @@ class Supervisor : public TraceObserver {
   std::unique_ptr<KernelBackend> kernel_;
   std::optional<OomProbe> oom_probe_;
   std::optional<OwnCgroup> own_cgroup_;
-  ProcessTree tree_{0};
-  std::unordered_set<pid_t> signalled_pids_;           // received a signal from a process
-  std::unordered_map<pid_t, OomKill> descendant_oom_;  // OOM victims not yet reaped
   bool attached_ = false;        // --pid: the target is not our child
   ScopedFd target_pidfd_;        // --pid: readable when the target ends
   bool end_requested_ = false;   // stop watching (Ctrl+C while attached / while orphans live)
@@ -125,16 +105,8 @@ class Supervisor : public TraceObserver {
   pid_t target_ = -1;
   bool target_done_ = false;
   bool exec_confirmed_ = false;
-  bool exec_failed_ = false;
-  bool target_stopped_ = false;         // the target is in a job-control stop
-  bool stop_with_target_ = false;       // a terminal stop (Ctrl+Z) asked the job to stop
-  std::optional<Sender> target_identity_;  // for signals the target sends itself
-  SignalForwarder forwarder_;
-  std::map<RecordKey, std::size_t> record_index_;
-  bool dirty_ = false;
-  bool batching_events_ = false;  // kernel events: event-log lines collected, then one write
-  std::string pending_events_;
-  Clock::time_point last_flush_{};
+  bool target_stopped_ = false;    // the target is in a job-control stop
+  bool stop_with_target_ = false;  // a terminal stop (Ctrl+Z) asked the job to stop
   std::optional<int> death_signal_;
   int exit_status_ = 0;
 };

@@ -1,8 +1,9 @@
 // The ptrace state machine: every thread of every watched process is a Tracee, and every
 // wait status is decoded once (WaitStatus) and dispatched on its kind.
 //
-// The tracer makes no decisions about meaning: it tells a TraceObserver what happened and
-// resumes each tracee the way that keeps the target's behaviour unchanged.
+// The tracer makes no decisions about meaning: it tells an Observer what happened (while the
+// tracee is still stopped, so the observer can read /proc and write to disk before the target
+// moves on) and resumes each tracee the way that keeps the target's behaviour unchanged.
 #pragma once
 
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "deathwatch/error.h"
+#include "deathwatch/observation.h"
 #include "deathwatch/wait_status.h"
 
 namespace deathwatch {
@@ -21,29 +23,9 @@ namespace deathwatch {
 // The numeric entries of a /proc directory (/proc/<pid>/task: thread ids).
 std::vector<pid_t> list_numeric_entries(const std::string& dir);
 
-// What the tracer reports. Every callback runs while the tracee is stopped, so the observer
-// can read /proc and write to disk before the target moves on.
-class TraceObserver {
- public:
-  virtual ~TraceObserver() = default;
-  // At a signal-delivery stop, before the same signal (same siginfo) is re-injected.
-  virtual void on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) = 0;
-  // A thread of `tgid` entered (stopped = true) or left (false) a job-control stop.
-  virtual void on_group_stop(pid_t tgid, int signo, bool stopped) = 0;
-  // execve succeeded in `tgid`.
-  virtual void on_exec(pid_t tgid) = 0;
-  // A traced process created process `pid` (following children).
-  virtual void on_process_start(pid_t pid, pid_t parent_tgid) = 0;
-  // The leader of `tgid` is about to exit with `raw_status` (wait-status form): its memory,
-  // and so its command line, can still be read.
-  virtual void on_process_exiting(pid_t tgid, int raw_status) = 0;
-  // The thread group `tgid` is gone: `status` is its leader's final wait status.
-  virtual void on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) = 0;
-};
-
 class Tracer {
  public:
-  Tracer(TraceObserver& observer, bool follow_forks)
+  Tracer(Observer& observer, bool follow_forks)
       : observer_(observer), follow_forks_(follow_forks) {}
 
   // Seizes `pid`, a child waiting before exec to be released (launch.h). Fails (EPERM, ...)
@@ -83,7 +65,7 @@ class Tracer {
   void leave_group_stop(Tracee& tracee);
   void detach_at_stop(pid_t tid, Tracee& tracee, const WaitStatus& ws);
 
-  TraceObserver& observer_;
+  Observer& observer_;
   bool follow_forks_;
   std::unordered_map<pid_t, Tracee> tracees_;
 };

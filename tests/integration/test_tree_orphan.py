@@ -8,7 +8,8 @@ dw = start(["bash", "-c", "sleep 300 & echo $! ; exit 0"], output=out, stdout=su
 orphan = int(dw.stdout.readline())
 wait_until(lambda: load(out)["final"], what="the parent's end in the certificate")
 check(dw.poll() is None, "deathwatch still runs after the parent exited")
-check(proc_comm(orphan) == "sleep", "the orphan lives")
+# `$!` is printed when the child is forked, maybe before it exec'd sleep.
+check(wait_until(lambda: proc_comm(orphan) == "sleep", 10, "the orphan's exec"), "the orphan lives")
 with open(f"/proc/{orphan}/stat") as f:
     ppid = int(f.read().rsplit(")", 1)[1].split()[1])
 check(ppid == dw.pid, f"the orphan was reparented to deathwatch, the subreaper ({ppid})")

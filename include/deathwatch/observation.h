@@ -1,0 +1,112 @@
+// Observations: what a backend saw, in one language for every backend (eBPF, ptrace, plain
+// wait statuses). A backend emits them and knows nothing of the certificate; the recorder
+// folds them into it. Which backend spoke shows only in the evidence an observation carries
+// (a sender captured by the kernel, a kernel result, rusage).
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "deathwatch/clock.h"
+#include "deathwatch/identity.h"
+#include "deathwatch/wait_status.h"
+
+namespace deathwatch {
+
+// A task as the kernel captured it in its own context (eBPF): identity (pid, tid, uid, comm,
+// parents, the start of its argv), and its start time, so that /proc may complete it only
+// while the same process is still there.
+struct CapturedTask {
+  Sender identity;
+  std::uint64_t start_boot_ns = 0;
+  bool argv_truncated = false;  // argv filled the capture buffer: /proc has the rest
+};
+
+// The process that sent a signal, as far as the observing backend knows it.
+struct SignalSender {
+  pid_t pid = 0;  // si_pid (ptrace: in the receiver's pid namespace) or the kernel's tgid
+  uid_t uid = 0;
+  // eBPF: captured at send time. ptrace: absent; the sender is looked up in /proc.
+  std::optional<CapturedTask> captured;
+};
+
+// A signal generated for (eBPF) or about to be delivered to (ptrace) a watched process.
+struct SignalSeen {
+  WallTime time{};
+  pid_t pid = 0;  // receiving process (thread group id)
+  pid_t tid = 0;  // receiving thread
+  int signo = 0;
+  int code = 0;   // si_code
+  std::optional<std::uint64_t> fault_address;  // fault signals
+  std::optional<SignalSender> sender;          // when a process sent it (SI_USER, SI_QUEUE, ...)
+  // eBPF only: process- (true) or thread-directed, and the kernel's TRACE_SIGNAL_* result.
+  std::optional<bool> group;
+  std::optional<int> kernel_result;
+};
+
+// A watched process created process `pid`.
+struct ProcessStarted {
+  pid_t pid = 0;
+  pid_t parent = 0;  // the creating process's tgid
+  WallTime time{};
+};
+
+// `pid` completed an execve.
+struct ProcessExeced {
+  pid_t pid = 0;
+  // eBPF: the new argv (its start) and the path execve was given, from the kernel; absent
+  // when the backend leaves them to /proc (ptrace: the process is stopped, /proc is exact).
+  std::optional<std::vector<std::string>> argv;
+  std::optional<std::string> path;
+};
+
+// ptrace only: `pid` is about to exit with `raw_status` (wait-status form); its memory, and
+// so its command line, can still be read.
+struct ProcessExiting {
+  pid_t pid = 0;
+  int raw_status = 0;
+};
+
+// `pid` is gone. `usage` is known when deathwatch reaped it as its parent.
+struct ProcessEnded {
+  pid_t pid = 0;
+  WaitStatus status;
+  WallTime time{};
+  std::optional<struct rusage> usage;
+};
+
+// The kernel's OOM killer chose `pid` (eBPF: oom:mark_victim).
+struct OomVictim {
+  pid_t pid = 0;  // the victim's tgid
+  pid_t tid = 0;  // the task the tracepoint named
+  WallTime time{};
+  std::string hook;  // how it was seen, e.g. "tp_btf/mark_victim (task)"
+  std::optional<long long> total_vm_kib, anon_rss_kib, file_rss_kib, shmem_rss_kib;
+  std::optional<CapturedTask> triggered_by;  // the task whose allocation ran the OOM killer
+};
+
+// A watched process entered (stopped) or left a job-control stop.
+struct JobControl {
+  pid_t pid = 0;
+  int signo = 0;
+  bool stopped = false;
+};
+
+using Observation = std::variant<SignalSeen, ProcessStarted, ProcessExeced, ProcessExiting,
+                                 ProcessEnded, OomVictim, JobControl>;
+
+// Where backends send what they see. Called synchronously: a ptrace tracee is still held,
+// so the receiver may read /proc and write to disk before the target moves on.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void observe(const Observation& observation) = 0;
+};
+
+}  // namespace deathwatch

@@ -1,0 +1,128 @@
+// The recorder: owns the certificate model and folds observations into it. Sender
+// attribution (the process itself, deathwatch's own forward, another process), repeat
+// counting, the bounded lists, the process tree, OOM evidence per process, and the state
+// that says when the file must be rewritten all live here, and nowhere else.
+//
+// It does no I/O of its own: identities come through a ProcessLookup (/proc in deathwatch,
+// a fake in tests), recorded signals go to the Outputs, and time is given to it. So it is
+// unit-tested with scripted observations (tests/unit/test_recorder.cpp).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "deathwatch/certificate.h"
+#include "deathwatch/forwarder.h"
+#include "deathwatch/observation.h"
+#include "deathwatch/oom_evidence.h"
+#include "deathwatch/process_tree.h"
+#include "deathwatch/sink.h"
+
+namespace deathwatch {
+
+// Distinct signal records kept in the certificate; repeats only count, more are counted.
+inline constexpr std::size_t kMaxSignalRecords = 1000;
+
+// How the recorder learns who a process is.
+class ProcessLookup {
+ public:
+  virtual ~ProcessLookup() = default;
+  // The sender of a signal that `receiver` got: completed from /proc when the kernel
+  // captured it, else looked up by pid (ptrace: si_pid is in the receiver's namespace).
+  virtual Sender sender(const SignalSender& sender, pid_t receiver) = 0;
+  // A live process: the target after exec, deathwatch itself, a descendant about to exit.
+  virtual Sender identity(pid_t pid) = 0;
+};
+
+// The real one: /proc and libsystemd.
+class ProcfsLookup : public ProcessLookup {
+ public:
+  Sender sender(const SignalSender& sender, pid_t receiver) override;
+  Sender identity(pid_t pid) override;
+};
+
+class Recorder {
+ public:
+  // `watcher` is deathwatch's own pid (a signal from it is a forward); `follow` records
+  // descendants.
+  Recorder(ProcessLookup& lookup, SignalForwarder& forwarder, Outputs& outputs, pid_t watcher,
+           bool follow);
+
+  // The process being watched, once it exists; `identity` answers for signals it sends
+  // itself (known at attach, else learned at its exec).
+  void set_target(pid_t pid, std::optional<Sender> identity = std::nullopt);
+  pid_t target() const { return target_; }
+  // OOM evidence without eBPF (kernel log, cgroup counters); optional.
+  void set_oom_probe(OomProbe* probe) { oom_probe_ = probe; }
+
+  // Folds one observation into the model.
+  void record(const Observation& observation);
+  // A forward deathwatch sent whose delivery no backend can see (plain mode).
+  void record_unseen_forward(int signo, const Sender& from, WallTime when);
+  // A descendant whose end was never reported is gone.
+  void record_vanished(pid_t pid, WallTime when);
+  // A descendant that existed before the watch began (attach).
+  void record_existing_descendant(pid_t pid, pid_t parent, WallTime started, const Sender& identity);
+
+  void warn(const std::string& message);
+  // The cause of the top's death, its OOM evidence and root cause; marks the model final.
+  // `sender_advice` is added to the evidence when a SIGKILL's sender stayed unknown.
+  void conclude(const std::optional<std::string>& sender_advice);
+
+  Certificate& certificate() { return certificate_; }
+  // The model with its descendant lists brought up to date, as sinks should see it.
+  const Certificate& snapshot();
+  const ProcessTree& tree() const { return tree_; }
+
+  // Whether the file must be rewritten: at once for a new sender or an OOM victim (in the
+  // certificate before the signal reaches the target), else after `period` since the last.
+  using Clock = std::chrono::steady_clock;
+  bool urgent() const { return urgent_; }
+  bool dirty() const { return dirty_; }
+  void mark_written(Clock::time_point now);
+  std::optional<Clock::time_point> next_write(std::chrono::milliseconds period) const;
+
+ private:
+  // (receiver, signal, si_code, sender pid or -1, forwarded)
+  using RecordKey = std::tuple<pid_t, int, int, pid_t, bool>;
+
+  void on_signal(const SignalSeen& seen);
+  void on_started(const ProcessStarted& started);
+  void on_execed(const ProcessExeced& exec);
+  void on_exiting(const ProcessExiting& exiting);
+  void on_ended(const ProcessEnded& ended);
+  void on_oom_victim(const OomVictim& victim);
+  // Fills record.sender (and forwarded_from); true when another process sent it.
+  bool attribute_sender(SignalRecord& record, const SignalSender& sender);
+  void add(SignalRecord record, bool names_other_process);
+  void descendant_died(pid_t pid, const Outcome& outcome, WallTime when);
+
+  ProcessLookup& lookup_;
+  SignalForwarder& forwarder_;
+  Outputs& outputs_;
+  pid_t watcher_;
+  bool follow_;
+  OomProbe* oom_probe_ = nullptr;
+  pid_t target_ = -1;
+  std::optional<Sender> target_identity_;
+  Certificate certificate_;
+  ProcessTree tree_{0};
+  std::map<RecordKey, std::size_t> record_index_;
+  std::unordered_set<pid_t> signalled_pids_;           // received a signal from a process
+  std::unordered_map<pid_t, OomKill> descendant_oom_;  // OOM victims not yet ended
+  bool dirty_ = false;
+  bool urgent_ = false;
+  Clock::time_point last_write_{};
+};
+
+// The certificate's outcome for a wait status.
+Outcome outcome_from(const WaitStatus& status);
+
+}  // namespace deathwatch
