@@ -425,20 +425,18 @@ void Supervisor::check_exec_report() {
 }
 
 void Supervisor::reap() {
-  for (;;) {
-    int status = 0;
-    struct rusage usage {};
-    const bool traced = mode_ == Mode::Ptrace;
-    const pid_t pid = ::wait4(-1, &status, __WALL | WNOHANG | (traced ? 0 : WUNTRACED | WCONTINUED), &usage);
-    if (pid <= 0) return;
+  const bool traced = mode_ == Mode::Ptrace;
+  // Only the target's own rusage is reported; collecting one is not free (wait_next).
+  while (auto reaped = wait_next(traced, target_)) {
+    const struct rusage* usage = reaped->usage ? &*reaped->usage : nullptr;
     if (traced)
-      tracer_.dispatch(pid, status, usage);
+      tracer_.dispatch(reaped->pid, reaped->raw_status, usage);
     else
-      on_plain_wait_status(pid, status, usage);
+      on_plain_wait_status(reaped->pid, reaped->raw_status, usage);
   }
 }
 
-void Supervisor::on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage) {
+void Supervisor::on_plain_wait_status(pid_t pid, int raw_status, const struct rusage* usage) {
   const WaitStatus ws = WaitStatus::decode(raw_status, /*traced=*/false);
   // The kernel's events about this process (its killer) come before its end.
   if (kernel_ && (ws.kind == WaitStatus::Kind::Exited || ws.kind == WaitStatus::Kind::Killed))
@@ -702,7 +700,7 @@ void Supervisor::descendant_died(pid_t pid, const Outcome& outcome, WallTime whe
   signalled_pids_.erase(pid);
 }
 
-void Supervisor::on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) {
+void Supervisor::on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage* usage) {
   if (tgid != target_) {
     descendant_died(tgid, outcome_from(status), WallClock::now());
     return;
@@ -711,9 +709,10 @@ void Supervisor::on_process_exit(pid_t tgid, const WaitStatus& status, const str
   target_done_ = true;
   certificate_.process.ended_at = WallClock::now();
   certificate_.outcome = outcome_from(status);
-  certificate_.resources.max_rss_kib = usage.ru_maxrss;
-  certificate_.resources.user_cpu_s = seconds(usage.ru_utime);
-  certificate_.resources.sys_cpu_s = seconds(usage.ru_stime);
+  if (!usage) return;  // not collected: unknown, never zero
+  certificate_.resources.max_rss_kib = usage->ru_maxrss;
+  certificate_.resources.user_cpu_s = seconds(usage->ru_utime);
+  certificate_.resources.sys_cpu_s = seconds(usage->ru_stime);
 }
 
 void Supervisor::flush_if_due() {

@@ -53,7 +53,7 @@ class Supervisor : public TraceObserver {
   void on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) override;
   void on_group_stop(pid_t tgid, int signo, bool stopped) override;
   void on_exec(pid_t tgid) override;
-  void on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) override;
+  void on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage* usage) override;
   void on_process_start(pid_t pid, pid_t parent_tgid) override;
   void on_process_exiting(pid_t tgid, int raw_status) override;
 
@@ -93,7 +93,7 @@ class Supervisor : public TraceObserver {
   bool attribute_sender(SignalRecord& record, pid_t sender_tgid,
                         const std::function<Sender()>& read_other);
   void reap();
-  void on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage);
+  void on_plain_wait_status(pid_t pid, int raw_status, const struct rusage* usage);
   void check_exec_report();
   void send_due_forwards();
   void maybe_stop_with_target();

@@ -37,8 +37,9 @@ class TraceObserver {
   // The leader of `tgid` is about to exit with `raw_status` (wait-status form): its memory,
   // and so its command line, can still be read.
   virtual void on_process_exiting(pid_t tgid, int raw_status) = 0;
-  // The thread group `tgid` is gone: `status` is its leader's final wait status.
-  virtual void on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage& usage) = 0;
+  // The thread group `tgid` is gone: `status` is its leader's final wait status; `usage` its
+  // rusage, or null when it was not collected (see wait_next).
+  virtual void on_process_exit(pid_t tgid, const WaitStatus& status, const struct rusage* usage) = 0;
 };
 
 class Tracer {
@@ -51,8 +52,8 @@ class Tracer {
   // Fails (EPERM, ...) without changing the child's state.
   Status seize_stopped_child(pid_t pid);
 
-  // Handles one wait status of a tracee; `usage` is its wait4 rusage.
-  void dispatch(pid_t tid, int raw_status, const struct rusage& usage);
+  // Handles one wait status of a tracee; `usage` is its wait4 rusage, if collected.
+  void dispatch(pid_t tid, int raw_status, const struct rusage* usage);
 
   // Seizes every thread of a running process (attach, --pid). Threads created while this
   // runs are caught by the clone events of those already seized.
@@ -81,7 +82,7 @@ class Tracer {
   void on_group_stop(pid_t tid, Tracee& tracee, int signo);
   void on_new_task_event(pid_t tid, const WaitStatus& ws);
   void on_exec_event(pid_t tid, Tracee& tracee);
-  void on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage& usage);
+  void on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage* usage);
   void leave_group_stop(Tracee& tracee);
   void detach_at_stop(pid_t tid, Tracee& tracee, const WaitStatus& ws);
 
