@@ -72,7 +72,7 @@ Observation translate(const dw_event& e, const std::string& oom_hook) {
       return exec;
     }
     case DW_EVENT_EXIT:
-      return ProcessEnded{tgid, WaitStatus::decode(e.exit_code, false), when, std::nullopt};
+      return ProcessEnded{tgid, WaitStatus::decode(e.exit_code, false), when, std::nullopt, false};
     default:
       break;
   }

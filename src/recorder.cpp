@@ -193,9 +193,11 @@ void Recorder::on_started(const ProcessStarted& started) {
 void Recorder::on_execed(const ProcessExeced& exec) {
   if (exec.pid == target_) {
     target_identity_ = lookup_.identity(exec.pid);
-    certificate_.process.exe = target_identity_->exe;
-    // Already gone: /proc/<pid>/exe is unreadable; the kernel's path is what is left.
-    if (!certificate_.process.exe && exec.path) certificate_.process.exe = exec.path;
+    // Already gone, /proc/<pid>/exe unreadable: the kernel's path, else the launcher's.
+    if (target_identity_->exe)
+      certificate_.process.exe = target_identity_->exe;
+    else if (exec.path)
+      certificate_.process.exe = exec.path;
     dirty_ = true;
     return;
   }

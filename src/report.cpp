@@ -72,6 +72,27 @@ std::string sender_brief(const SignalRecord& r) {
   return std::string("(") + origin_name(r.origin) + ")";
 }
 
+// Only what is known: an attached process's usage is reported to its parent, not to us, and
+// an unknown value must never read as zero.
+std::string resources_line(const Resources& r) {
+  if (!r.max_rss_kib && !r.user_cpu_s && !r.sys_cpu_s) return "";
+  char buf[160];
+  std::string line = "  resources: ";
+  if (r.max_rss_kib) {
+    std::snprintf(buf, sizeof buf, "max RSS %ld KiB", *r.max_rss_kib);
+    line += buf;
+  } else {
+    line += "max RSS unknown";
+  }
+  if (r.user_cpu_s && r.sys_cpu_s) {
+    std::snprintf(buf, sizeof buf, ", CPU %.2fs user + %.2fs sys", *r.user_cpu_s, *r.sys_cpu_s);
+    line += buf;
+  } else {
+    line += ", CPU unknown";
+  }
+  return line + "\n";
+}
+
 }  // namespace
 
 std::string render_report(const Certificate& c, Colour colour) {
@@ -138,11 +159,7 @@ std::string render_report(const Certificate& c, Colour colour) {
                d.cause.summary + "\n";
     }
   }
-  char res[160];
-  std::snprintf(res, sizeof res, "  resources: max RSS %ld KiB, CPU %.2fs user + %.2fs sys\n",
-                c.resources.max_rss_kib.value_or(0), c.resources.user_cpu_s.value_or(0),
-                c.resources.sys_cpu_s.value_or(0));
-  out += res;
+  out += resources_line(c.resources);
   for (const auto& w : c.watcher.warnings) out += "  " + s.red("warning: ") + w + "\n";
   return out;
 }

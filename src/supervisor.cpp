@@ -370,27 +370,25 @@ void Supervisor::check_exec_report() {
 }
 
 void Supervisor::reap() {
-  for (;;) {
-    int status = 0;
-    struct rusage usage {};
-    const bool traced = mode_ == Mode::Ptrace;
-    const pid_t pid = ::wait4(-1, &status, __WALL | WNOHANG | (traced ? 0 : WUNTRACED | WCONTINUED), &usage);
-    if (pid <= 0) return;
+  const bool traced = mode_ == Mode::Ptrace;
+  // Only the target's own rusage is reported; collecting one is not free (wait_next).
+  while (auto reaped = wait_next(traced, target_)) {
     if (traced)
-      tracer_.dispatch(pid, status, usage);
+      tracer_.dispatch(reaped->pid, reaped->raw_status, reaped->usage ? &*reaped->usage : nullptr);
     else
-      on_plain_wait_status(pid, status, usage);
+      on_plain_wait_status(*reaped);
   }
 }
 
-void Supervisor::on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage) {
-  const WaitStatus ws = WaitStatus::decode(raw_status, /*traced=*/false);
+void Supervisor::on_plain_wait_status(const Reaped& reaped) {
+  const pid_t pid = reaped.pid;
+  const WaitStatus ws = WaitStatus::decode(reaped.raw_status, /*traced=*/false);
   switch (ws.kind) {
     case WaitStatus::Kind::Exited:
     case WaitStatus::Kind::Killed:
       // The kernel's events about this process (its killer) come before its end.
       if (kernel_) consume_kernel_events();
-      observe(ProcessEnded{pid, ws, WallClock::now(), usage});
+      observe(ProcessEnded{pid, ws, WallClock::now(), reaped.usage});
       return;
     case WaitStatus::Kind::PlainStop:
       observe(JobControl{pid, ws.value, true});
@@ -430,7 +428,7 @@ bool Supervisor::lifecycle(const Observation& observation) {
   }
   if (const auto* ended = std::get_if<ProcessEnded>(&observation); ended && ended->pid == target_) {
     // The kernel's exit event for our own child: its wait status, with rusage, follows.
-    if (!ended->usage && !attached_) return false;
+    if (!ended->reaped && !attached_) return false;
     if (exec_report_.is_open() && !exec_confirmed_) check_exec_report();
     target_done_ = true;
   }

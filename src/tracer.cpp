@@ -96,7 +96,7 @@ Tracer::Tracee& Tracer::tracee_for(pid_t tid) {
   return tracees_[tid];
 }
 
-void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage& usage) {
+void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage* usage) {
   const WaitStatus ws = WaitStatus::decode(raw_status, /*traced=*/true);
   spdlog::trace("tid {}: {}", tid, ws.describe());
   using Kind = WaitStatus::Kind;
@@ -218,7 +218,7 @@ void Tracer::on_exec_event(pid_t tid, Tracee& tracee) {
   observer_.observe(ProcessExeced{tgid, std::nullopt, std::nullopt});
 }
 
-void Tracer::on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage& usage) {
+void Tracer::on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage* usage) {
   auto it = tracees_.find(tid);
   if (it == tracees_.end()) {
     // A thread already dropped when its group exec'd: nothing left to say about it.
@@ -236,7 +236,8 @@ void Tracer::on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage& 
     else
       ++jt;
   }
-  observer_.observe(ProcessEnded{tgid, ws, WallClock::now(), usage});
+  observer_.observe(ProcessEnded{tgid, ws, WallClock::now(),
+                                   usage ? std::optional<struct rusage>(*usage) : std::nullopt});
 }
 
 }  // namespace deathwatch

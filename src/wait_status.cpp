@@ -4,6 +4,8 @@
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 
+#include <cerrno>
+
 #include "deathwatch/signals.h"
 
 namespace deathwatch {
@@ -67,6 +69,31 @@ std::string WaitStatus::describe() const {
     case Kind::Unknown: return "unknown";
   }
   return "unknown";
+}
+
+std::optional<Reaped> wait_next(bool traced, pid_t usage_of) {
+  const int flags = __WALL | WNOHANG | (traced ? 0 : WUNTRACED | WCONTINUED);
+  for (;;) {
+    siginfo_t peek{};
+    if (::waitid(P_ALL, 0, &peek, flags | WEXITED | WNOWAIT) != 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;  // ECHILD: nothing left to wait for
+    }
+    if (peek.si_pid == 0) return std::nullopt;  // nothing pending
+    // A ptrace stop holds the tracee until it is resumed; any other status of usage_of may
+    // already be (or become) its end, so it is collected with the rusage.
+    const bool want_usage = peek.si_pid == usage_of && peek.si_code != CLD_TRAPPED;
+    Reaped r;
+    struct rusage usage {};
+    const pid_t got = ::wait4(peek.si_pid, &r.raw_status, flags, want_usage ? &usage : nullptr);
+    if (got == peek.si_pid) {
+      r.pid = got;
+      if (want_usage) r.usage = usage;
+      return r;
+    }
+    if (got == 0 || (got < 0 && errno == EINTR)) continue;  // it changed in between: look again
+    return std::nullopt;
+  }
 }
 
 }  // namespace deathwatch

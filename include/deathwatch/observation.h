@@ -73,12 +73,15 @@ struct ProcessExiting {
   int raw_status = 0;
 };
 
-// `pid` is gone. `usage` is known when deathwatch reaped it as its parent.
+// `pid` is gone.
 struct ProcessEnded {
   pid_t pid = 0;
   WaitStatus status;
   WallTime time{};
-  std::optional<struct rusage> usage;
+  std::optional<struct rusage> usage;  // when collected with its wait status
+  // From its wait status (deathwatch is its parent or tracer), or only from the kernel's
+  // exit event (eBPF), which for a child of deathwatch comes before its wait status.
+  bool reaped = true;
 };
 
 // The kernel's OOM killer chose `pid` (eBPF: oom:mark_victim).

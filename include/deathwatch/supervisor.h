@@ -75,7 +75,7 @@ class Supervisor : public Observer {
   void send_due_forwards();
   void check_exec_report();
   void reap();
-  void on_plain_wait_status(pid_t pid, int raw_status, const struct rusage& usage);
+  void on_plain_wait_status(const Reaped& reaped);
   // Whether an observation is for the record (some are lifecycle only, or duplicates).
   bool lifecycle(const Observation& observation);
   void maybe_stop_with_target();

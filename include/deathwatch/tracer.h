@@ -32,8 +32,8 @@ class Tracer {
   // without changing the child's state.
   Status seize_waiting_child(pid_t pid);
 
-  // Handles one wait status of a tracee; `usage` is its wait4 rusage.
-  void dispatch(pid_t tid, int raw_status, const struct rusage& usage);
+  // Handles one wait status of a tracee; `usage` is its wait4 rusage, if collected.
+  void dispatch(pid_t tid, int raw_status, const struct rusage* usage);
 
   // Seizes every thread of a running process (attach, --pid). Threads created while this
   // runs are caught by the clone events of those already seized.
@@ -61,7 +61,7 @@ class Tracer {
   void on_group_stop(pid_t tid, Tracee& tracee, int signo);
   void on_new_task_event(pid_t tid, const WaitStatus& ws);
   void on_exec_event(pid_t tid, Tracee& tracee);
-  void on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage& usage);
+  void on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage* usage);
   void leave_group_stop(Tracee& tracee);
   void detach_at_stop(pid_t tid, Tracee& tracee, const WaitStatus& ws);
 

@@ -1,8 +1,11 @@
-// One decoding of a wait status, so the tracer can switch on what happened.
+// One decoding of a wait status, so the tracer can switch on what happened, and the one place
+// that collects wait statuses.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 namespace deathwatch {
@@ -32,5 +35,24 @@ struct WaitStatus {
   static WaitStatus decode(int status, bool traced);
   std::string describe() const;
 };
+
+// One collected wait status of a child or tracee.
+struct Reaped {
+  pid_t pid = 0;
+  int raw_status = 0;                  // wait4 form; decode with WaitStatus::decode
+  std::optional<struct rusage> usage;  // only for `usage_of`'s end (see wait_next)
+};
+
+// Collects the next pending wait status of any child or tracee (__WALL, WNOHANG), or nothing
+// when none is pending. Untraced (`traced` false), job-control stops and continues are asked
+// for too (WUNTRACED, WCONTINUED); a tracer's stops are ptrace stops, always reported.
+//
+// The rusage is asked for only when `usage_of` itself ended: for every status collected with
+// a rusage the kernel sums the times of each thread of the task's group (getrusage
+// RUSAGE_BOTH in wait_task_stopped/wait_task_zombie), so asking at each stop and exit of N
+// live threads costs N² (5,000 threads: seconds of system time). The status is first looked
+// at without being collected (waitid WNOWAIT), then collected for that pid alone. If a
+// ptrace stop of `usage_of` turns into its end in between (SIGKILL), its usage is unknown.
+std::optional<Reaped> wait_next(bool traced, pid_t usage_of);
 
 }  // namespace deathwatch

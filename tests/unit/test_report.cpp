@@ -172,8 +172,35 @@ TEST_CASE("render_report: a report with no sender has no sender lines") {
   CHECK_FALSE(contains(out, "evidence:"));
   CHECK(contains(out, "13:54:59.009  SIGSEGV SEGV_MAPERR (fault)\n"));
   CHECK(contains(out, "(5 more not listed)\n"));
-  // Unknown resources print as zero.
-  CHECK(contains(out, "resources: max RSS 0 KiB, CPU 0.00s user + 0.00s sys\n"));
+  // Unknown resources are not printed at all, never as zero.
+  CHECK_FALSE(contains(out, "resources:"));
+  CHECK_FALSE(contains(out, "0 KiB"));
+}
+
+TEST_CASE("render_report: resources only as far as they are known") {
+  // An attached process (--pid) is not deathwatch's child: no rusage, JSON nulls.
+  Certificate c = killed_by_sigterm();
+  c.resources = Resources{};
+  std::string out = render_report(c, Colour::Off);
+  CAPTURE(out);
+  CHECK_FALSE(contains(out, "resources:"));
+  CHECK_FALSE(contains(out, "max RSS 0 KiB"));
+  CHECK_FALSE(contains(out, "CPU 0.00s"));
+
+  c.resources.max_rss_kib = 2048;
+  out = render_report(c, Colour::Off);
+  CHECK(contains(out, "resources: max RSS 2048 KiB, CPU unknown\n"));
+
+  c.resources = Resources{};
+  c.resources.user_cpu_s = 1.5;
+  c.resources.sys_cpu_s = 0.25;
+  out = render_report(c, Colour::Off);
+  CHECK(contains(out, "resources: max RSS unknown, CPU 1.50s user + 0.25s sys\n"));
+
+  // Zero that was measured is still printed.
+  c.resources.max_rss_kib = 0;
+  out = render_report(c, Colour::Off);
+  CHECK(contains(out, "resources: max RSS 0 KiB, CPU 1.50s user + 0.25s sys\n"));
 }
 
 TEST_CASE("render_report: self-sent and forwarded signals") {
