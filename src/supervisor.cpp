@@ -148,58 +148,6 @@ void Supervisor::choose_backend(const std::function<Status()>& seize) {
        "): running the command without it; signal senders cannot be named");
 }
 
-void Supervisor::attach_target() {
-  attached_ = true;
-  target_ = *options_.attach_pid;
-  auto st = read_proc_stat(target_);
-  if (!st || st->state == 'Z')
-    throw FatalError(kExitOwnFailure, "no running process " + std::to_string(target_));
-  if (auto tgid = read_tgid(target_); tgid && *tgid != target_)
-    throw FatalError(kExitOwnFailure, std::to_string(target_) + " is a thread of process " +
-                                          std::to_string(*tgid) + "; give the process id");
-  Sender identity = read_process_identity(target_);
-  Certificate& c = recorder_.certificate();
-  c.process.argv = identity.cmdline.value_or(std::vector<std::string>{});
-  c.process.exe = identity.exe;
-  c.process.cwd = read_link("/proc/" + std::to_string(target_) + "/cwd");
-  c.process.started_at = start_time_from_ticks(st->start_ticks);
-  recorder_.set_target(target_, identity);
-  exec_confirmed_ = true;
-  // Readable when the process ends, child of ours or not: its end is never missed, even if
-  // it comes while the eBPF program is still loading.
-  target_pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, target_, 0)));
-  choose_backend([this] { return tracer_.seize_running_process(target_); });
-  if (options_.follow) watch_existing_descendants(target_);
-  c.watcher.backends.push_back(
-      {"wait-status", mode_ == Mode::Ptrace, "as its tracer (deathwatch is not its parent)"});
-  oom_probe_ = OomProbe::start(target_);
-  recorder_.set_oom_probe(&*oom_probe_);
-  for (auto& b : oom_probe_->backends()) c.watcher.backends.push_back(std::move(b));
-  write_certificate();
-}
-
-void Supervisor::watch_existing_descendants(pid_t pid) {
-  for (pid_t tid : list_numeric_entries("/proc/" + std::to_string(pid) + "/task")) {
-    auto text = read_text_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/children");
-    if (!text) continue;
-    const std::string& t = *text;
-    for (std::size_t pos = 0; pos < t.size();) {
-      const auto end = t.find(' ', pos);
-      const pid_t child = static_cast<pid_t>(std::atoi(t.substr(pos, end - pos).c_str()));
-      pos = end == std::string::npos ? t.size() : end + 1;
-      if (child <= 0 || recorder_.tree().is_descendant(child)) continue;
-      bool watched = false;
-      if (mode_ == Mode::Kernel) watched = kernel_->watch(child).ok();
-      if (mode_ == Mode::Ptrace) watched = tracer_.seize_running_process(child).ok();
-      if (!watched) continue;
-      auto st = read_proc_stat(child);
-      recorder_.record_existing_descendant(child, pid, st ? start_time_from_ticks(st->start_ticks) : WallClock::now(),
-                                           read_process_identity(child));
-      watch_existing_descendants(child);
-    }
-  }
-}
-
 int Supervisor::poll_timeout_ms() const {
   auto now = Clock::now();
   std::optional<Clock::time_point> next;
@@ -261,15 +209,6 @@ void Supervisor::consume_kernel_events() {
   outputs_.end_batch();
 }
 
-void Supervisor::attached_target_ended() {
-  if (kernel_) consume_kernel_events();  // its exit event, if the kernel reported it
-  if (target_done_) return;
-  target_done_ = true;
-  recorder_.certificate().process.ended_at = WallClock::now();
-  recorder_.certificate().outcome = Outcome{};
-  warn("the attached process ended, but its exit status was not reported (not deathwatch's child)");
-}
-
 void Supervisor::prune_vanished_descendants() {
   // A safety net, once a second: a descendant whose end was never reported (an event lost)
   // must not keep deathwatch waiting forever.
@@ -279,79 +218,6 @@ void Supervisor::prune_vanished_descendants() {
   for (pid_t pid : recorder_.tree().alive_pids()) {
     if (::kill(pid, 0) != 0 && errno == ESRCH) recorder_.record_vanished(pid, WallClock::now());
   }
-}
-
-void Supervisor::end_watch() {
-  // Let everything go as it is: tracees are detached with any signal in flight delivered.
-  if (mode_ == Mode::Ptrace && tracer_.tracee_count() > 0) {
-    tracer_.detach_all();
-    const auto deadline = Clock::now() + std::chrono::seconds(2);
-    while (tracer_.tracee_count() > 0 && Clock::now() < deadline) {
-      struct pollfd fd = {signal_fd_.get(), POLLIN, 0};
-      ::poll(&fd, 1, 50);
-      drain_own_signals();
-      reap();
-    }
-  }
-  if (kernel_) consume_kernel_events();
-  if (!target_done_) {
-    recorder_.certificate().outcome.kind = OutcomeKind::Alive;
-    recorder_.certificate().watch_ended_alive = true;
-  }
-}
-
-void Supervisor::drain_own_signals() {
-  struct signalfd_siginfo info[16];
-  for (;;) {
-    const ssize_t n = ::read(signal_fd_.get(), info, sizeof info);
-    if (n <= 0) return;
-    for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof info[0]); ++i) on_own_signal(info[i]);
-  }
-}
-
-void Supervisor::on_own_signal(const signalfd_siginfo& info) {
-  const int signo = static_cast<int>(info.ssi_signo);
-  const int code = info.ssi_code;
-  if (signo == SIGCHLD) return;  // reaped below
-  if (static_cast<pid_t>(info.ssi_pid) == ::getpid() && sent_by_process(code)) return;  // our own
-  spdlog::debug("deathwatch received {} {} from pid {}", signal_name(signo),
-                si_code_name(signo, code), info.ssi_pid);
-  const bool ends_watch = signo == SIGINT || signo == SIGTERM || signo == SIGHUP || signo == SIGQUIT;
-  if (ends_watch && (attached_ || target_done_)) {
-    // Nothing of ours to forward to: the attached process is not in our job, the top is gone.
-    spdlog::info("{}: ending the watch", signal_name(signo));
-    end_requested_ = true;
-    return;
-  }
-  if (is_stop_signal(signo) && !attached_) {
-    // Ctrl+Z (or a background tty access) stops the whole job: the target gets its own
-    // copy; deathwatch stops once the target has, so the shell sees the job stopped.
-    stop_with_target_ = true;
-  }
-  if (!sent_by_process(code) || !is_forwarded(signo)) return;  // tty-made: target has its own
-  forwarder_.request(signo, static_cast<pid_t>(info.ssi_pid),
-                     read_sender(static_cast<pid_t>(info.ssi_pid), info.ssi_uid, boot_ticks_now()),
-                     Clock::now());
-}
-
-void Supervisor::send_due_forwards() {
-  if (target_done_) {
-    forwarder_.clear();  // nothing left to forward to
-    return;
-  }
-  forwarder_.send_due(
-      Clock::now(),
-      [this](int signo) {
-        spdlog::info("forwarding {} to the target", signal_name(signo));
-        return ::kill(target_, signo) == 0;
-      },
-      [this](int signo) { return signal_pending(target_, signo); },
-      [this](int signo, const Sender& from) {
-        if (mode_ != Mode::Plain) return;  // its delivery will be seen, and claimed
-        // Without ptrace or eBPF the delivery cannot be seen: record the forward as sent.
-        recorder_.record_unseen_forward(signo, from, WallClock::now());
-        write_if_due();
-      });
 }
 
 void Supervisor::check_exec_report() {
@@ -433,14 +299,6 @@ bool Supervisor::lifecycle(const Observation& observation) {
     target_done_ = true;
   }
   return true;
-}
-
-void Supervisor::maybe_stop_with_target() {
-  if (!stop_with_target_ || !target_stopped_ || target_done_) return;
-  stop_with_target_ = false;
-  write_certificate();
-  // Now the shell sees the job stopped; its SIGCONT (fg/bg) resumes us and the target.
-  ::kill(::getpid(), SIGSTOP);
 }
 
 void Supervisor::write_if_due() {
