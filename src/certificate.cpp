@@ -48,6 +48,16 @@ std::string Sender::short_description() const {
   return text;
 }
 
+const char* disposition_name(Disposition disposition) {
+  switch (disposition) {
+    case Disposition::Default: return "default";
+    case Disposition::Handled: return "handled";
+    case Disposition::Ignored: return "ignored";
+    case Disposition::Unknown: break;
+  }
+  return nullptr;
+}
+
 bool SignalRecord::same_key(const SignalRecord& other) const {
   auto sender_pid = [](const std::optional<Sender>& s) { return s ? s->pid : std::nullopt; };
   return pid == other.pid && signo == other.signo && code == other.code &&
@@ -126,6 +136,9 @@ json to_json(const SignalRecord& r) {
   if (r.forwarded_from) j["forwarded_from"] = to_json(*r.forwarded_from);
   if (r.group) j["group"] = *r.group;
   if (r.kernel_result) j["kernel_result"] = *r.kernel_result;
+  const char* disposition = disposition_name(r.disposition);
+  j["disposition"] = disposition ? json(disposition) : json(nullptr);
+  if (r.last_delivered && r.count > 1) j["last_delivered_time"] = format_rfc3339(*r.last_delivered);
   return j;
 }
 
@@ -141,6 +154,7 @@ std::string event_line(const SignalRecord& r) {
             (r.sender->comm ? json(*r.sender->comm).dump(-1, ' ', false, json::error_handler_t::replace)
                             : "null");
   }
+  if (const char* d = disposition_name(r.disposition)) line += std::string(",\"disposition\":\"") + d + "\"";
   if (r.fault_address) line += ",\"fault_address\":\"" + hex_address(*r.fault_address) + "\"";
   if (r.forwarded_from && r.forwarded_from->pid)
     line += ",\"forwarded_from_pid\":" + std::to_string(*r.forwarded_from->pid);

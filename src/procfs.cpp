@@ -93,6 +93,26 @@ bool signal_pending(pid_t pid, int signo) {
   return false;
 }
 
+Disposition parse_disposition(std::string_view status_text, int signo) {
+  if (signo < 1 || signo > 64) return Disposition::Unknown;
+  auto bit = [&](std::string_view key) -> std::optional<bool> {
+    auto mask_text = status_value(status_text, key);
+    if (!mask_text) return std::nullopt;
+    const unsigned long long mask = std::strtoull(std::string(*mask_text).c_str(), nullptr, 16);
+    return ((mask >> (signo - 1)) & 1ULL) != 0;
+  };
+  const auto ignored = bit("SigIgn");
+  const auto caught = bit("SigCgt");
+  if (!ignored || !caught) return Disposition::Unknown;
+  if (*ignored) return Disposition::Ignored;
+  return *caught ? Disposition::Handled : Disposition::Default;
+}
+
+Disposition read_disposition(pid_t pid, int signo) {
+  auto status = read_text_file("/proc/" + std::to_string(pid) + "/status");
+  return status ? parse_disposition(*status, signo) : Disposition::Unknown;
+}
+
 std::optional<uid_t> parse_status_uid(std::string_view text) {
   auto v = status_field(text, "Uid");
   if (!v) return std::nullopt;

@@ -103,6 +103,10 @@ std::string render_report(const Certificate& c, Colour colour) {
              si_code_name(r.signo, r.code) + " " + sender_brief(r);
       if (r.pid != c.process.pid) out += " to pid " + std::to_string(r.pid);
       if (r.count > 1) out += "  x" + std::to_string(r.count);
+      // Not the crash or the cause: the process ran its handler (and lived on, unless it
+      // says so below) or discarded the signal (a JVM's own SIGSEGVs; timeout's SIGTERM).
+      if (r.disposition == Disposition::Handled) out += "  (handled)";
+      if (r.disposition == Disposition::Ignored) out += "  (ignored)";
       out += "\n";
     }
     if (c.signals_not_listed)

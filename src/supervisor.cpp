@@ -469,6 +469,10 @@ void Supervisor::on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) {
   record.origin = classify_origin(info.si_signo, info.si_code);
   if (record.origin == SignalOrigin::Fault)
     record.fault_address = reinterpret_cast<std::uintptr_t>(info.si_addr);
+  // The action the process has set decides what this delivery does: an ignored signal is
+  // discarded by the kernel once re-injected, so it is never a cause.
+  record.disposition = read_disposition(tgid, info.si_signo);
+  if (record.disposition != Disposition::Ignored) record.last_delivered = record.time;
   bool names_other_process = false;
   if (origin_names_sender(record.origin)) {
     const uid_t uid = info.si_uid;
@@ -556,9 +560,6 @@ void Supervisor::on_kernel_event(const dw_event& e) {
     return;
   }
   if (e.kind != DW_EVENT_SIGNAL) return;
-  // TRACE_SIGNAL_IGNORED: discarded, the target never sees it. SIGCONT is kept: its effect
-  // (resuming a stopped process) happens even when its delivery is ignored.
-  if (e.result == 1 && e.sig != SIGCONT) return;
   const pid_t sender_tgid = static_cast<pid_t>(e.cur_tgid);
   if (!exec_confirmed_ && e.sig == SIGCONT && sender_tgid == ::getpid()) return;  // our start-up SIGCONT
 
@@ -573,6 +574,19 @@ void Supervisor::on_kernel_event(const dw_event& e) {
   record.group = e.group != 0;
   static const char* const kResults[] = {"delivered", "ignored", "already pending", "queue overflow", "info lost"};
   record.kernel_result = e.result >= 0 && e.result < 5 ? kResults[e.result] : std::to_string(e.result);
+  switch (e.action) {
+    case DW_ACTION_DEFAULT: record.disposition = Disposition::Default; break;
+    case DW_ACTION_IGNORE: record.disposition = Disposition::Ignored; break;
+    case DW_ACTION_HANDLER: record.disposition = Disposition::Handled; break;
+    default: break;
+  }
+  // TRACE_SIGNAL_IGNORED (1): discarded at once (SIG_IGN, or a default action of ignoring
+  // such as SIGCHLD's): listed, never a cause. DELIVERED (0) and
+  // LOSE_INFO (4) are queued; ALREADY_PENDING (2) merged into a copy already queued;
+  // OVERFLOW_FAIL (3) dropped.
+  if (e.result == 1 && record.disposition == Disposition::Unknown) record.disposition = Disposition::Ignored;
+  if ((e.result == 0 || e.result == 4) && record.disposition != Disposition::Ignored)
+    record.last_delivered = record.time;
   bool names_other_process = false;
   if (origin_names_sender(record.origin))
     names_other_process = attribute_sender(record, sender_tgid, [&] { return describe_current_task(e); });
@@ -626,6 +640,9 @@ void Supervisor::add_signal_record(SignalRecord record, bool names_other_process
     existing.count += 1;
     existing.last_time = record.time;
     existing.tid = record.tid;
+    existing.disposition = record.disposition;  // as of the last copy
+    if (record.kernel_result) existing.kernel_result = record.kernel_result;
+    if (record.last_delivered) existing.last_delivered = record.last_delivered;
     if (record.fault_address) existing.fault_address = record.fault_address;
     dirty_ = true;
     return;

@@ -156,6 +156,15 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
   e->sig = sig;
   e->group = group;
   e->result = result;
+  e->action = DW_ACTION_UNKNOWN;
+  if (sig >= 1 && sig <= 64) {
+    // The receiver's action now (the sighand lock is held here): SIG_DFL, SIG_IGN or a handler.
+    struct sighand_struct* sighand = BPF_CORE_READ(task, sighand);
+    unsigned long handler = 0;
+    if (sighand &&
+        bpf_probe_read_kernel(&handler, sizeof handler, &sighand->action[(sig - 1) & 63].sa.sa_handler) == 0)
+      e->action = handler == 0 ? DW_ACTION_DEFAULT : handler == 1 ? DW_ACTION_IGNORE : DW_ACTION_HANDLER;
+  }
   unsigned long raw = (unsigned long)info;
   if (raw == SEND_SIG_NOINFO_PTR) {
     e->code = SI_USER_CODE;  // the kernel fills si_pid/si_uid from current
