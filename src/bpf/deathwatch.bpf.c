@@ -105,7 +105,11 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
   e->cur_uid = (u32)bpf_get_current_uid_gid();
   e->cur_start_ns = BPF_CORE_READ(cur, group_leader, start_boottime);
   e->cur_cgroup_id = bpf_get_current_cgroup_id();
-  bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);
+  // The process's name (its thread group leader's), not the sending thread's: a thread may
+  // have renamed itself (PR_SET_NAME), and the certificate names processes.
+  struct task_struct* leader = BPF_CORE_READ(cur, group_leader);
+  if (!leader || bpf_probe_read_kernel_str(e->cur_comm, sizeof e->cur_comm, &leader->comm) < 0)
+    bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);
   e->ancestors = 0;
   e->args_len = 0;
   if (identity & DW_ANCESTRY) {
@@ -115,7 +119,10 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
     u32 tgid = BPF_CORE_READ(parent, tgid);
     if (tgid == 0) break;
     e->ancestor[i].tgid = tgid;
-    bpf_probe_read_kernel_str(e->ancestor[i].comm, DW_COMM_LEN, BPF_CORE_READ(parent, comm));
+    // real_parent is the thread that forked: name its process (the group leader).
+    struct task_struct* parent_leader = BPF_CORE_READ(parent, group_leader);
+    bpf_probe_read_kernel_str(e->ancestor[i].comm, DW_COMM_LEN,
+                              parent_leader ? (void*)&parent_leader->comm : (void*)&parent->comm);
     e->ancestors = i + 1;
     if (tgid == 1) break;
     parent = BPF_CORE_READ(parent, real_parent);
