@@ -774,7 +774,8 @@ void Supervisor::conclude_top() {
           "cap_bpf,cap_perfmon+ep (eBPF backend: " +
           certificate_.watcher.backends.front().detail + ")");
   }
-  if (options_.follow) certificate_.root_cause = tree_.root_cause(outcome, certificate_.cause);
+  if (options_.follow)
+    certificate_.root_cause = tree_.root_cause(outcome, certificate_.cause, certificate_.process.ended_at);
   if (certificate_.root_cause) {
     // Not "by itself": a descendant's death explains the exit.
     certificate_.cause.summary = certificate_.root_cause->summary;

@@ -351,7 +351,7 @@ TEST_CASE("root_cause (c): top 124 <- timeout 124 <- sleep killed by SIGTERM") {
   tree.on_exec(2001, {"timeout", "10", "sleep", "300"}, "/usr/bin/timeout");
   tree.on_start(2002, 2001, at(2));
   tree.on_exec(2002, {"sleep", "300"}, "/usr/bin/sleep");
-  // Under timeout, a later plain non-zero exit: a signal death is preferred to it.
+  // Under timeout, an earlier plain non-zero exit: the signal death, last, is preferred to it.
   tree.on_start(2003, 2001, at(3));
   tree.on_exec(2003, {"false"}, "/usr/bin/false");
   // Under the top, a child killed by a signal that does not match 124, dying later than
@@ -359,8 +359,8 @@ TEST_CASE("root_cause (c): top 124 <- timeout 124 <- sleep killed by SIGTERM") {
   tree.on_start(2004, kTop, at(4));
   tree.on_exec(2004, {"logger"}, "/usr/bin/logger");
 
+  tree.on_exit(2003, exited(1), at(10, 500), {}, std::nullopt);
   tree.on_exit(2002, killed(SIGTERM), at(11), {sent(2002, SIGTERM, timeout, at(10, 999))}, std::nullopt);
-  tree.on_exit(2003, exited(1), at(11, 500), {}, std::nullopt);
   tree.on_exit(2001, exited(124), at(12), {}, std::nullopt);
   tree.on_exit(2004, killed(SIGUSR2), at(13), {}, std::nullopt);
 
@@ -415,7 +415,7 @@ TEST_CASE("root_cause (e): a top killed by a signal with a known sender explains
 }
 
 TEST_CASE("root_cause (f): a child that died after its parent ended does not explain it") {
-  // top exited 1 <- mid exited 1 at t=10; under mid: `early` exited 3 at t=5 and `late`
+  // top exited 1 <- mid exited 1 at t=10; under mid: `early` exited 3 at t=9.5 and `late`
   // was killed by SIGKILL at t=20, after mid's end. Were `late` considered, its death by a
   // signal would be preferred to `early`'s plain exit.
   ProcessTree tree(kTop);
@@ -426,7 +426,7 @@ TEST_CASE("root_cause (f): a child that died after its parent ended does not exp
   tree.on_exec(2002, {"early"}, std::nullopt);
   tree.on_start(2003, 2001, at(3));
   tree.on_exec(2003, {"late"}, std::nullopt);
-  tree.on_exit(2002, exited(3), at(5), {}, std::nullopt);
+  tree.on_exit(2002, exited(3), at(9, 500), {}, std::nullopt);
   tree.on_exit(2001, exited(1), at(10), {}, std::nullopt);
   tree.on_exit(2003, killed(SIGKILL), at(20), {}, std::nullopt);
 
@@ -479,7 +479,7 @@ TEST_CASE("root_cause (g): killed by S for a parent's 128+S beats a later plain 
   CHECK(root->argv == Argv{"killed-by-int"});
 }
 
-TEST_CASE("root_cause: a plain non-zero exit is the last resort; later deaths of a kind win") {
+TEST_CASE("root_cause: a plain non-zero exit is the last resort, and only when it came last") {
   ProcessTree tree(kTop);
   tree.set_top_argv({"top"});
   tree.on_start(2001, kTop, at(1));
@@ -487,13 +487,18 @@ TEST_CASE("root_cause: a plain non-zero exit is the last resort; later deaths of
   tree.on_start(2003, kTop, at(1));
   tree.on_exit(2001, exited(2), at(5), {}, std::nullopt);
   tree.on_exit(2002, exited(3), at(6), {}, std::nullopt);
-  tree.on_exit(2003, exited(0), at(7), {}, std::nullopt);  // normal: never a cause
 
-  // Top exited 1: no killed child, no same code: the latest abnormal exit.
+  // Top exited 1: no killed child, no same code: the latest abnormal exit, the last child
+  // to end, just before the top.
   const Outcome top = exited(1);
-  auto root = tree.root_cause(top, top_cause(top, {}, at(8)));
+  auto root = tree.root_cause(top, top_cause(top, {}, at(7)), at(7));
   REQUIRE(root.has_value());
   CHECK(root->chain == std::vector<pid_t>{2002});
+
+  // After a normal exit of another child, the earlier failure explains nothing (`grep`
+  // failing, then `sleep 1; exit 3`).
+  tree.on_exit(2003, exited(0), at(7), {}, std::nullopt);
+  CHECK_FALSE(tree.root_cause(top, top_cause(top, {}, at(8)), at(8)).has_value());
 
   // Top exited 2: the same exit code wins over the later exit 3.
   const Outcome top2 = exited(2);
@@ -624,4 +629,29 @@ TEST_CASE("describe_descendant_death") {
     d.cause.category = CauseCategory::Exit;
     CHECK(describe_descendant_death(d) == "`` (pid 4242) exited with code 1");
   }
+}
+
+TEST_CASE("root_cause: a failure long before the parent's end explains nothing") {
+  ProcessTree tree(kTop);
+  tree.set_top_argv({"top"});
+  tree.on_start(2001, kTop, at(1));
+  tree.on_start(2002, 2001, at(1));
+  tree.on_exit(2002, killed(SIGSEGV), at(2), {}, std::nullopt);   // mid lives on 8 s
+  tree.on_exit(2001, exited(1), at(10), {}, std::nullopt);
+  const Outcome top = exited(2);  // not mid's code: mid explains it only by timing
+  // mid is the last child of the top, just before its end: it explains the top ...
+  const auto root = tree.root_cause(top, top_cause(top, {}, at(10, 100)), at(10, 100));
+  REQUIRE(root.has_value());
+  // ... but the crash 8 s before mid's own end does not explain mid's exit 1.
+  CHECK(root->chain == std::vector<pid_t>{2001});
+  // Too long before the top's end: nothing at all.
+  CHECK_FALSE(tree.root_cause(top, top_cause(top, {}, at(15)), at(15)).has_value());
+  // A matching status needs no window: 128+SIGSEGV.
+  const Outcome top139 = exited(128 + SIGSEGV);
+  ProcessTree tree2(kTop);
+  tree2.on_start(2001, kTop, at(1));
+  tree2.on_exit(2001, killed(SIGSEGV), at(2), {}, std::nullopt);
+  const auto matched = tree2.root_cause(top139, top_cause(top139, {}, at(15)), at(15));
+  REQUIRE(matched.has_value());
+  CHECK(matched->chain == std::vector<pid_t>{2001});
 }
