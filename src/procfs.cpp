@@ -249,7 +249,7 @@ Sender read_sender(pid_t pid, uid_t sender_uid, std::uint64_t observed_boot_tick
   s.user = user_name(sender_uid);
   if (pid <= 0) {
     s.pid.reset();
-    s.note = "sender outside deathwatch's pid namespace (si_pid 0)";
+    s.note = "a process outside the receiver's pid namespace (si_pid 0)";
     return s;
   }
   auto st = read_proc_stat(pid);

@@ -482,16 +482,18 @@ void Supervisor::on_signal(pid_t tgid, pid_t tid, const siginfo_t& info) {
       if (known != record_index_.end() && certificate_.signals[known->second].sender &&
           certificate_.signals[known->second].sender->uid == uid)
         return *certificate_.signals[known->second].sender;  // a repeat: read at the first one
-      if (!same_pid_namespace(tgid)) {
-        // si_pid is a pid in the receiver's namespace: /proc here would show another process.
-        Sender s;
-        s.uid = uid;
-        s.user = user_name(uid);
-        s.note = "sender pid " + std::to_string(info.si_pid) +
-                 " is in the receiver's pid namespace, not deathwatch's: not looked up";
-        return s;
-      }
-      return read_sender(info.si_pid, uid, boot_ticks_now());
+      if (same_pid_namespace(tgid)) return read_sender(info.si_pid, uid, boot_ticks_now());
+      // si_pid is a pid in the receiver's namespace: /proc here would show another process.
+      Sender s;
+      s.uid = uid;
+      s.user = user_name(uid);
+      if (info.si_pid == 0)
+        s.note = "a process outside the receiver's pid namespace (si_pid 0): in an ancestor "
+                 "namespace, possibly deathwatch's own";
+      else
+        s.note = "pid " + std::to_string(info.si_pid) +
+                 " in the receiver's pid namespace (not deathwatch's): not looked up";
+      return s;
     });
   }
   add_signal_record(std::move(record), names_other_process);

@@ -87,10 +87,13 @@ Cause explain_signal(const SignalRecord& r) {
         c.sender = r.sender;
         c.summary = name + " sent by the process to itself";
       } else if (!r.sender || !r.sender->pid) {
+        // No pid deathwatch can look up: si_pid 0 (the sender is outside the *receiver's*
+        // pid namespace) or a pid in another namespace. The note says which.
         c.category = CauseCategory::Signal;
         c.confidence = Confidence::Likely;
         c.sender = r.sender;
-        c.summary = name + " from a process outside deathwatch's pid namespace";
+        c.summary = name + " from " +
+                    (r.sender && r.sender->note ? *r.sender->note : std::string("an unidentified sender"));
       } else {
         c.category = CauseCategory::Signal;
         c.confidence = Confidence::Certain;
