@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     const int status = supervisor.run();
     const auto& certificate = supervisor.certificate();
     if (supervisor.exec_failed()) {
-      std::cerr << "deathwatch: " << certificate.watcher.warnings.back() << "\n";
+      std::cerr << "deathwatch: " << deathwatch::escape_for_terminal(certificate.watcher.warnings.back()) << "\n";
       return status;
     }
     if (!options.quiet || !certificate.outcome.is_normal()) {
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     if (auto signo = supervisor.death_signal()) die_like_target(*signo, status);
     return status;
   } catch (const deathwatch::FatalError& e) {
-    std::cerr << "deathwatch: " << e.what() << "\n";
+    std::cerr << "deathwatch: " << deathwatch::escape_for_terminal(e.what()) << "\n";
     return e.exit_status();
   } catch (const std::exception& e) {
     std::cerr << "deathwatch: internal error: " << e.what() << "\n";

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "deathwatch/procfs.h"
+#include "deathwatch/report.h"
 #include "deathwatch_events.h"
 #include "deathwatch/signals.h"
 #include "deathwatch/verdict.h"
@@ -89,7 +90,7 @@ Supervisor::Supervisor(Options options, SignalSnapshot original_signals)
 }
 
 void Supervisor::warn(const std::string& message) {
-  spdlog::warn("{}", message);
+  spdlog::warn("{}", escape_for_terminal(message));  // may quote a path or command line
   certificate_.watcher.warnings.push_back(message);
   dirty_ = true;
 }
@@ -275,7 +276,7 @@ void Supervisor::event_loop() {
       conclude_top();
       spdlog::warn("{} ended ({}); still watching {} descendant(s) it left running "
                    "(Ctrl+C or SIGTERM to deathwatch stops watching)",
-                   certificate_.process.argv.empty() ? "the process" : certificate_.process.argv[0],
+                   escape_for_terminal(certificate_.process.argv.empty() ? "the process" : certificate_.process.argv[0]),
                    certificate_.outcome.describe(), tree_.alive_count());
       write_certificate();
     }
