@@ -584,9 +584,8 @@ void Supervisor::on_kernel_event(const dw_event& e) {
     default: break;
   }
   // TRACE_SIGNAL_IGNORED (1): discarded at once (SIG_IGN, or a default action of ignoring
-  // such as SIGCHLD's): listed, never a cause. DELIVERED (0) and
-  // LOSE_INFO (4) are queued; ALREADY_PENDING (2) merged into a copy already queued;
-  // OVERFLOW_FAIL (3) dropped.
+  // such as SIGCHLD's): listed, never a cause. DELIVERED (0) and LOSE_INFO (4) are queued;
+  // ALREADY_PENDING (2) is merged into a copy already queued; OVERFLOW_FAIL (3) is dropped.
   if (e.result == 1 && record.disposition == Disposition::Unknown) record.disposition = Disposition::Ignored;
   if ((e.result == 0 || e.result == 4) && record.disposition != Disposition::Ignored)
     record.last_delivered = record.time;
