@@ -103,6 +103,9 @@ json to_json(const SignalRecord& r) {
   if (r.forwarded_from) j["forwarded_from"] = to_json(*r.forwarded_from);
   if (r.group) j["group"] = *r.group;
   if (r.kernel_result) j["kernel_result"] = *r.kernel_result;
+  const char* disposition = disposition_name(r.disposition);
+  j["disposition"] = disposition ? json(disposition) : json(nullptr);
+  if (r.last_delivered && r.count > 1) j["last_delivered_time"] = format_rfc3339(*r.last_delivered);
   return j;
 }
 
@@ -118,6 +121,7 @@ std::string event_line(const SignalRecord& r) {
             (r.sender->comm ? json(*r.sender->comm).dump(-1, ' ', false, json::error_handler_t::replace)
                             : "null");
   }
+  if (const char* d = disposition_name(r.disposition)) line += std::string(",\"disposition\":\"") + d + "\"";
   if (r.fault_address) line += ",\"fault_address\":\"" + hex_address(*r.fault_address) + "\"";
   if (r.forwarded_from && r.forwarded_from->pid)
     line += ",\"forwarded_from_pid\":" + std::to_string(*r.forwarded_from->pid);

@@ -86,6 +86,15 @@ Observation translate(const dw_event& e, const std::string& oom_hook) {
   if (origin == SignalOrigin::Fault) seen.fault_address = e.fault_addr;
   seen.group = e.group != 0;
   seen.kernel_result = e.result;
+  switch (e.action) {
+    case DW_ACTION_DEFAULT: seen.disposition = Disposition::Default; break;
+    case DW_ACTION_IGNORE: seen.disposition = Disposition::Ignored; break;
+    case DW_ACTION_HANDLER: seen.disposition = Disposition::Handled; break;
+    default: break;
+  }
+  // TRACE_SIGNAL_IGNORED: discarded at once (SIG_IGN, or a default action of ignoring such
+  // as SIGCHLD's).
+  if (e.result == 1 && seen.disposition == Disposition::Unknown) seen.disposition = Disposition::Ignored;
   if (origin_names_sender(origin)) {
     SignalSender sender{static_cast<pid_t>(e.cur_tgid), e.cur_uid, {}};
     // Its own signal needs no identity: the recorder knows the receiver already.

@@ -14,6 +14,7 @@
 #include "deathwatch/error.h"
 #include "deathwatch/launch.h"
 #include "deathwatch/own_signals.h"
+#include "deathwatch/report.h"
 #include "deathwatch/supervisor.h"
 
 namespace {
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
     if (auto signo = supervisor.death_signal()) die_like_target(*signo, status);
     return status;
   } catch (const deathwatch::FatalError& e) {
-    std::cerr << "deathwatch: " << e.what() << "\n";
+    std::cerr << "deathwatch: " << deathwatch::escape_for_terminal(e.what()) << "\n";
     return e.exit_status();
   } catch (const std::exception& e) {
     std::cerr << "deathwatch: internal error: " << e.what() << "\n";

@@ -69,12 +69,19 @@ bool ProcessTree::on_exit(pid_t pid, const Outcome& outcome, WallTime when,
   d.outcome = outcome;
   d.oom = std::move(oom);
   d.cause = decide_cause(outcome, pid, signals, when, d.oom);
+  const pid_t ppid = d.ppid;
+  auto waiting = awaiting_next_end_.find(ppid);
+  if (waiting != awaiting_next_end_.end()) {
+    for (pid_t sibling : waiting->second) next_sibling_end_[sibling] = when;
+    awaiting_next_end_.erase(waiting);
+  }
   if (!is_abnormal(d.outcome, d.cause)) {
     ++counts_.exited_normally;
   } else if (dead_.size() >= max_listed_) {
     ++counts_.not_listed;
   } else {
     dead_.push_back(std::move(d));
+    awaiting_next_end_[ppid].push_back(pid);
   }
   return true;
 }
@@ -102,18 +109,28 @@ const Descendant* ProcessTree::explaining_child(pid_t parent, const Outcome& par
   const Descendant* killed_by_any = nullptr;
   const Descendant* abnormal_exit = nullptr;
   const int code = parent_outcome.exit_code.value_or(-1);
+  // A death that does not match the parent's status explains it only if no other child of
+  // the parent ended between it and the parent's end, and it came just before that end:
+  // `grep` failing, then `sleep 1`, then `exit 3` is not "exit 3 because grep failed".
+  auto causal = [&](const Descendant& d) {
+    if (!d.ended_at) return false;
+    if (auto next = next_sibling_end_.find(d.pid);
+        next != next_sibling_end_.end() && (!parent_end || next->second <= *parent_end))
+      return false;
+    return !parent_end || seconds_between(*d.ended_at, *parent_end) <= kCausalWindowSeconds;
+  };
   // dead_ is in order of death: later entries win (the death closest to the parent's).
   for (const auto& d : dead_) {
     if (d.ppid != parent) continue;
     if (parent_end && d.ended_at && *d.ended_at > *parent_end) continue;
     if (d.outcome.kind == OutcomeKind::Killed) {
-      killed_by_any = &d;
+      if (causal(d)) killed_by_any = &d;
       if (parent_outcome.kind == OutcomeKind::Exited && code == 128 + d.outcome.signal.value_or(0))
         killed_by_matching = &d;
       if (parent_outcome.kind == OutcomeKind::Killed && parent_outcome.signal == d.outcome.signal)
         killed_by_matching = &d;
     } else if (d.outcome.kind == OutcomeKind::Exited && d.outcome.exit_code != 0) {
-      abnormal_exit = &d;
+      if (causal(d)) abnormal_exit = &d;
       if (parent_outcome.kind == OutcomeKind::Exited && d.outcome.exit_code == code) same_exit = &d;
     }
   }
@@ -123,7 +140,8 @@ const Descendant* ProcessTree::explaining_child(pid_t parent, const Outcome& par
   return abnormal_exit;
 }
 
-std::optional<RootCause> ProcessTree::root_cause(const Outcome& top_outcome, const Cause& top_cause) const {
+std::optional<RootCause> ProcessTree::root_cause(const Outcome& top_outcome, const Cause& top_cause,
+                                                 std::optional<WallTime> top_end) const {
   if (top_outcome.is_normal() || top_outcome.kind == OutcomeKind::Alive) return std::nullopt;
   // A top killed (or told to exit) by a signal aimed at it explains itself.
   if (top_cause.category != CauseCategory::Exit && top_cause.category != CauseCategory::Unknown &&
@@ -132,7 +150,7 @@ std::optional<RootCause> ProcessTree::root_cause(const Outcome& top_outcome, con
     return std::nullopt;
 
   RootCause root;
-  const Descendant* current = explaining_child(top_, top_outcome, std::nullopt);
+  const Descendant* current = explaining_child(top_, top_outcome, top_end);
   if (!current) return std::nullopt;
   for (int depth = 0; current && depth < 64; ++depth) {
     root.chain.push_back(current->pid);

@@ -93,6 +93,42 @@ bool signal_pending(pid_t pid, int signo) {
   return false;
 }
 
+Disposition parse_disposition(std::string_view status_text, int signo) {
+  if (signo < 1 || signo > 64) return Disposition::Unknown;
+  auto bit = [&](std::string_view key) -> std::optional<bool> {
+    auto mask_text = status_value(status_text, key);
+    if (!mask_text) return std::nullopt;
+    const unsigned long long mask = std::strtoull(std::string(*mask_text).c_str(), nullptr, 16);
+    return ((mask >> (signo - 1)) & 1ULL) != 0;
+  };
+  const auto ignored = bit("SigIgn");
+  const auto caught = bit("SigCgt");
+  if (!ignored || !caught) return Disposition::Unknown;
+  if (*ignored) return Disposition::Ignored;
+  return *caught ? Disposition::Handled : Disposition::Default;
+}
+
+Disposition read_disposition(pid_t pid, int signo) {
+  // Called at every ptrace signal-delivery stop, mostly for the same process (a storm): its
+  // status file stays open, one pread per signal instead of open, read and close (a third
+  // of the cost). The fd belongs to the process it was opened for: once that process is
+  // gone, reads fail, and a process that reuses its pid is opened afresh.
+  static ScopedFd status_fd;
+  static pid_t status_pid = 0;
+  char buf[8192];
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (status_pid != pid || !status_fd.is_open()) {
+      status_pid = pid;
+      status_fd.reset(::open(("/proc/" + std::to_string(pid) + "/status").c_str(), O_RDONLY | O_CLOEXEC));
+      if (!status_fd.is_open()) return Disposition::Unknown;
+    }
+    const ssize_t n = ::pread(status_fd.get(), buf, sizeof buf, 0);
+    if (n > 0) return parse_disposition(std::string_view(buf, static_cast<std::size_t>(n)), signo);
+    status_fd.reset();
+  }
+  return Disposition::Unknown;
+}
+
 std::optional<uid_t> parse_status_uid(std::string_view text) {
   auto v = status_field(text, "Uid");
   if (!v) return std::nullopt;
@@ -229,7 +265,7 @@ Sender read_sender(pid_t pid, uid_t sender_uid, std::uint64_t observed_boot_tick
   s.user = user_name(sender_uid);
   if (pid <= 0) {
     s.pid.reset();
-    s.note = "sender outside deathwatch's pid namespace (si_pid 0)";
+    s.note = "a process outside the receiver's pid namespace (si_pid 0)";
     return s;
   }
   auto st = read_proc_stat(pid);

@@ -48,8 +48,12 @@ Sender ProcfsLookup::sender(const SignalSender& sender, pid_t receiver) {
     Sender s;
     s.uid = sender.uid;
     s.user = user_name(sender.uid);
-    s.note = "sender pid " + std::to_string(sender.pid) +
-             " is in the receiver's pid namespace, not deathwatch's: not looked up";
+    if (sender.pid == 0)
+      s.note = "a process outside the receiver's pid namespace (si_pid 0): in an ancestor "
+               "namespace, possibly deathwatch's own";
+    else
+      s.note = "pid " + std::to_string(sender.pid) +
+               " in the receiver's pid namespace (not deathwatch's): not looked up";
     return s;
   }
   return read_sender(sender.pid, sender.uid, boot_ticks_now());
@@ -90,9 +94,6 @@ void Recorder::record(const Observation& observation) {
 }
 
 void Recorder::on_signal(const SignalSeen& seen) {
-  // TRACE_SIGNAL_IGNORED: discarded, the target never sees it. SIGCONT is kept: its effect
-  // (resuming a stopped process) happens even when its delivery is ignored.
-  if (seen.kernel_result == 1 && seen.signo != SIGCONT) return;
   SignalRecord record;
   record.time = record.last_time = seen.time;
   record.pid = seen.pid;
@@ -103,6 +104,11 @@ void Recorder::on_signal(const SignalSeen& seen) {
   record.fault_address = seen.fault_address;
   record.group = seen.group;
   if (seen.kernel_result) record.kernel_result = kernel_result_name(*seen.kernel_result);
+  record.disposition = seen.disposition;
+  // Reached the process with an action to take: not discarded as ignored, and (eBPF) queued
+  // (DELIVERED, LOSE_INFO) rather than merged into a pending copy or dropped on overflow.
+  const bool queued = !seen.kernel_result || *seen.kernel_result == 0 || *seen.kernel_result == 4;
+  if (seen.disposition != Disposition::Ignored && queued) record.last_delivered = record.time;
   const bool names_other_process = seen.sender && attribute_sender(record, *seen.sender);
   add(std::move(record), names_other_process);
 }
@@ -159,6 +165,9 @@ void Recorder::add(SignalRecord record, bool names_other_process) {
     existing.count += 1;
     existing.last_time = record.time;
     existing.tid = record.tid;
+    existing.disposition = record.disposition;  // as of the last copy
+    if (record.kernel_result) existing.kernel_result = record.kernel_result;
+    if (record.last_delivered) existing.last_delivered = record.last_delivered;
     if (record.fault_address) existing.fault_address = record.fault_address;
     return;
   }
@@ -295,7 +304,8 @@ void Recorder::conclude(const std::optional<std::string>& sender_advice) {
         !certificate_.cause.sender && outcome.signal == SIGKILL)
       certificate_.cause.evidence.push_back(*sender_advice);
   }
-  if (follow_) certificate_.root_cause = tree_.root_cause(outcome, certificate_.cause);
+  if (follow_)
+    certificate_.root_cause = tree_.root_cause(outcome, certificate_.cause, certificate_.process.ended_at);
   if (certificate_.root_cause) {
     // Not "by itself": a descendant's death explains the exit.
     certificate_.cause.summary = certificate_.root_cause->summary;

@@ -5,6 +5,29 @@
 
 namespace deathwatch {
 
+std::string escape_for_terminal(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  auto hex = [&out](unsigned char c) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    out += buf;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      hex(c);
+    } else if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+      hex(c);  // U+0080..U+009F: C1 controls (CSI, OSC, ...) in UTF-8
+      hex(static_cast<unsigned char>(text[++i]));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 namespace {
 
 struct Style {
@@ -18,21 +41,7 @@ struct Style {
   std::string dim(const std::string& t) const { return apply("2", t); }
 };
 
-// Command lines are other people's bytes: control characters (an escape sequence would
-// drive the terminal) are shown as \xNN.
-std::string printable(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
+std::string printable(const std::string& text) { return escape_for_terminal(text); }
 
 std::string join(const std::vector<std::string>& words) {
   std::string out;
@@ -64,7 +73,7 @@ std::string clock_of(WallTime t) {
 }
 
 std::string sender_brief(const SignalRecord& r) {
-  if (r.forwarded_from) return "via deathwatch from " + r.forwarded_from->short_description();
+  if (r.forwarded_from) return "via deathwatch from " + printable(r.forwarded_from->short_description());
   if (r.sender) {
     if (r.sender->source == "self") return "from itself";
     return "from " + printable(r.sender->short_description());
@@ -112,11 +121,11 @@ std::string render_report(const Certificate& c, Colour colour) {
       out += "  sender:    " + join(*sender.cmdline) + "\n";
     if (sender.exe) out += "             exe " + printable(*sender.exe) + "\n";
     if (!sender.ancestry.empty()) out += "             " + printable(sender.ancestry_line()) + "\n";
-    if (sender.unit) out += "             unit " + *sender.unit + "\n";
-    if (sender.note) out += "             " + s.dim(*sender.note) + "\n";
+    if (sender.unit) out += "             unit " + printable(*sender.unit) + "\n";
+    if (sender.note) out += "             " + s.dim(printable(*sender.note)) + "\n";
   }
   for (std::size_t i = 0; i < c.cause.evidence.size(); ++i)
-    out += std::string(i == 0 ? "  evidence:  " : "             ") + s.dim(c.cause.evidence[i]) + "\n";
+    out += std::string(i == 0 ? "  evidence:  " : "             ") + s.dim(printable(c.cause.evidence[i])) + "\n";
   if (!c.signals.empty()) {
     out += "  signals:\n";
     for (const auto& r : c.signals) {
@@ -124,6 +133,10 @@ std::string render_report(const Certificate& c, Colour colour) {
              si_code_name(r.signo, r.code) + " " + sender_brief(r);
       if (r.pid != c.process.pid) out += " to pid " + std::to_string(r.pid);
       if (r.count > 1) out += "  x" + std::to_string(r.count);
+      // Not the crash or the cause: the process ran its handler (and lived on, unless it
+      // says so below) or discarded the signal (a JVM's own SIGSEGVs; timeout's SIGTERM).
+      if (r.disposition == Disposition::Handled) out += "  (handled)";
+      if (r.disposition == Disposition::Ignored) out += "  (ignored)";
       out += "\n";
     }
     if (c.signals_not_listed)
@@ -156,11 +169,11 @@ std::string render_report(const Certificate& c, Colour colour) {
         out += "running\n";
       else
         out += (d.outcome.is_normal() ? d.outcome.describe() : s.red(d.outcome.describe())) + ": " +
-               d.cause.summary + "\n";
+               printable(d.cause.summary) + "\n";
     }
   }
   out += resources_line(c.resources);
-  for (const auto& w : c.watcher.warnings) out += "  " + s.red("warning: ") + w + "\n";
+  for (const auto& w : c.watcher.warnings) out += "  " + s.red("warning: ") + printable(w) + "\n";
   return out;
 }
 

@@ -176,4 +176,14 @@ const char* origin_name(SignalOrigin origin) {
   return "other";
 }
 
+const char* disposition_name(Disposition disposition) {
+  switch (disposition) {
+    case Disposition::Default: return "default";
+    case Disposition::Handled: return "handled";
+    case Disposition::Ignored: return "ignored";
+    case Disposition::Unknown: break;
+  }
+  return nullptr;
+}
+
 }  // namespace deathwatch

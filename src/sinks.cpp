@@ -52,7 +52,7 @@ class StderrReportSink : public Sink {
   void final(const Certificate& certificate) override {
     if (!options_.stderr_open) return;  // a closed stream stays closed; nothing lands elsewhere
     if (certificate.exec_error) {
-      std::cerr << "deathwatch: " << *certificate.exec_error << "\n";
+      std::cerr << "deathwatch: " << escape_for_terminal(*certificate.exec_error) << "\n";
       return;
     }
     if (options_.quiet && certificate.outcome.is_normal()) return;

@@ -17,6 +17,7 @@
 
 #include "deathwatch/own_signals.h"
 #include "deathwatch/procfs.h"
+#include "deathwatch/report.h"
 #include "deathwatch/signals.h"
 
 namespace deathwatch {
@@ -36,7 +37,7 @@ Supervisor::Supervisor(Options options, SignalSnapshot original_signals, ReportO
 }
 
 void Supervisor::warn(const std::string& message) {
-  spdlog::warn("{}", message);
+  spdlog::warn("{}", escape_for_terminal(message));  // may quote a path or command line
   recorder_.warn(message);
 }
 
@@ -177,7 +178,7 @@ void Supervisor::event_loop() {
       const Certificate& c = recorder_.certificate();
       spdlog::warn("{} ended ({}); still watching {} descendant(s) it left running "
                    "(Ctrl+C or SIGTERM to deathwatch stops watching)",
-                   c.process.argv.empty() ? "the process" : c.process.argv[0],
+                   escape_for_terminal(c.process.argv.empty() ? "the process" : c.process.argv[0]),
                    c.outcome.describe(), recorder_.tree().alive_count());
       write_certificate();
     }

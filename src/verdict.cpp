@@ -87,10 +87,13 @@ Cause explain_signal(const SignalRecord& r) {
         c.sender = r.sender;
         c.summary = name + " sent by the process to itself";
       } else if (!r.sender || !r.sender->pid) {
+        // No pid deathwatch can look up: si_pid 0 (the sender is outside the *receiver's*
+        // pid namespace) or a pid in another namespace. The note says which.
         c.category = CauseCategory::Signal;
         c.confidence = Confidence::Likely;
         c.sender = r.sender;
-        c.summary = name + " from a process outside deathwatch's pid namespace";
+        c.summary = name + " from " +
+                    (r.sender && r.sender->note ? *r.sender->note : std::string("an unidentified sender"));
       } else {
         c.category = CauseCategory::Signal;
         c.confidence = Confidence::Certain;
@@ -134,16 +137,31 @@ Cause explain_signal(const SignalRecord& r) {
 
 namespace {
 
+// When a copy of `r` last reached the process with an action to take. Copies the kernel
+// merged into one already pending, or discarded (the process ignored them), never did.
+std::optional<WallTime> last_reached(const SignalRecord& r) {
+  if (r.last_delivered) return r.last_delivered;
+  const bool delivery_known = r.kernel_result || r.disposition != Disposition::Unknown;
+  if (delivery_known) return std::nullopt;
+  return r.last_time;
+}
+
+// The record whose copy reached `pid` last among those `wanted`: its sender is the one whose
+// signal acted (an earlier sender's copy may have been handled, a later one merged).
 template <typename Pred>
 const SignalRecord* last_received(pid_t pid, const std::vector<SignalRecord>& signals,
                                   Pred wanted) {
   const SignalRecord* found = nullptr;
+  std::optional<WallTime> found_at;
   for (const auto& r : signals) {
     if (r.pid != pid || !wanted(r)) continue;
-    // The kernel merged it into one already pending (eBPF "already pending"): that
-    // sender's signal never reached the process on its own.
-    if (r.kernel_result && *r.kernel_result != "delivered" && r.signo < SIGRTMIN) continue;
-    if (!found || r.last_time >= found->last_time) found = &r;
+    if (r.disposition == Disposition::Ignored) continue;  // discarded: it cannot be a cause
+    const auto at = last_reached(r);
+    if (!at) continue;
+    if (!found || *at >= *found_at) {
+      found = &r;
+      found_at = at;
+    }
   }
   return found;
 }
@@ -231,11 +249,12 @@ Cause decide_cause(const Outcome& outcome, pid_t pid, const std::vector<SignalRe
                               signal_name(matching->signo) + ", which the process caught");
         return c;
       }
-      if (recent && seconds_between(recent->last_time, ended_at) <= kCaughtSignalWindowSeconds) {
+      const auto recent_at = recent ? last_reached(*recent) : std::nullopt;
+      if (recent && recent_at && seconds_between(*recent_at, ended_at) <= kCaughtSignalWindowSeconds) {
         c = explain_signal(*recent);
         c.confidence = Confidence::Likely;
         c.summary = "exited with code " + std::to_string(code) + " " +
-                    std::to_string(static_cast<int>(seconds_between(recent->last_time, ended_at) * 1000)) +
+                    std::to_string(static_cast<int>(seconds_between(*recent_at, ended_at) * 1000)) +
                     " ms after handling " + c.summary;
         c.evidence.insert(c.evidence.begin(), "wait status: " + outcome.describe() +
                                                   "; a caught " + signal_name(recent->signo) +

@@ -36,7 +36,13 @@ struct SignalRecord {
   // eBPF only: process-directed (true) or thread-directed, and what the kernel did with it
   // ("delivered", "ignored", "already pending", "queue overflow", "info lost").
   std::optional<bool> group;
+  // of the last copy.
   std::optional<std::string> kernel_result;
+  Disposition disposition = Disposition::Unknown;  // of the last copy
+  // When the last copy reached the process with an action to take (not merged into one
+  // already pending, not discarded as ignored); null when none did. A record without any
+  // delivery facts (neither kernel_result nor disposition) counts as reached at last_time.
+  std::optional<WallTime> last_delivered;
 
   // Records with the same key collapse into one entry with a count.
   bool same_key(const SignalRecord& other) const;

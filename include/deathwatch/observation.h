@@ -15,6 +15,7 @@
 
 #include "deathwatch/clock.h"
 #include "deathwatch/identity.h"
+#include "deathwatch/signals.h"
 #include "deathwatch/wait_status.h"
 
 namespace deathwatch {
@@ -45,6 +46,9 @@ struct SignalSeen {
   int code = 0;   // si_code
   std::optional<std::uint64_t> fault_address;  // fault signals
   std::optional<SignalSender> sender;          // when a process sent it (SI_USER, SI_QUEUE, ...)
+  // What the receiver had set for the signal: ptrace reads it at the stop, eBPF when the
+  // signal is generated.
+  Disposition disposition = Disposition::Unknown;
   // eBPF only: process- (true) or thread-directed, and the kernel's TRACE_SIGNAL_* result.
   std::optional<bool> group;
   std::optional<int> kernel_result;

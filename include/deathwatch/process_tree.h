@@ -18,6 +18,9 @@
 namespace deathwatch {
 
 inline constexpr std::size_t kMaxDescendantsListed = 1000;
+// How long before its parent's end a child's death (not matching the parent's status) may
+// still be its cause: a parent that reacts to a child's death does so at once.
+inline constexpr double kCausalWindowSeconds = 2.0;
 
 class ProcessTree {
  public:
@@ -45,10 +48,14 @@ class ProcessTree {
   DescendantCounts counts() const;
 
   // Which descendant death explains the top's `outcome`: follows, from the top down, the
-  // child whose death matches its parent's status (killed by S for an exit 128+S, the same
-  // exit code, else any death by a signal, else any abnormal exit). Null when the top ended
-  // normally or explains itself (it received the fatal signal directly).
-  std::optional<RootCause> root_cause(const Outcome& top_outcome, const Cause& top_cause) const;
+  // child whose death matches its parent's status (killed by S for an exit 128+S or a death
+  // by S, the same exit code). Without such a match, a child's death counts only when it can
+  // have caused its parent's end: the last of the parent's children to end, within
+  // kCausalWindow before it (any death by a signal, else any abnormal exit). Null when the
+  // top ended normally or explains itself (it received the fatal signal directly).
+  // `top_end`: when the top ended (unknown: the window is not checked for the top).
+  std::optional<RootCause> root_cause(const Outcome& top_outcome, const Cause& top_cause,
+                                      std::optional<WallTime> top_end = std::nullopt) const;
 
   static bool is_abnormal(const Outcome& outcome, const Cause& cause);
 
@@ -61,6 +68,11 @@ class ProcessTree {
   std::vector<std::string> top_argv_;
   std::unordered_map<pid_t, Descendant> alive_;
   std::vector<Descendant> dead_;  // abnormal deaths only, at most max_listed_
+  // Was a listed death the last of its parent's children to end? For each listed dead
+  // process, when the next child of the same parent ended (normal exits included); a parent's
+  // listed dead children still without one wait in awaiting_next_end_. Bounded by the list.
+  std::unordered_map<pid_t, WallTime> next_sibling_end_;
+  std::unordered_map<pid_t, std::vector<pid_t>> awaiting_next_end_;  // parent -> children
   DescendantCounts counts_;
 };
 

@@ -15,6 +15,7 @@
 
 #include "deathwatch/identity.h"
 #include "deathwatch/observation.h"
+#include "deathwatch/signals.h"
 #include "deathwatch/clock.h"
 #include "deathwatch/error.h"
 
@@ -44,6 +45,10 @@ std::optional<std::string_view> status_value(std::string_view text, std::string_
 // Whether `signo` is pending for process `pid` (process-wide ShdPnd, or its main thread's
 // SigPnd): then it has its own copy coming.
 bool signal_pending(pid_t pid, int signo);
+// The action process `pid` has set for `signo`, from SigIgn/SigCgt of a /proc/<pid>/status
+// text (parse_) or read now (read_); Unknown when the text lacks them or the process is gone.
+Disposition parse_disposition(std::string_view status_text, int signo);
+Disposition read_disposition(pid_t pid, int signo);
 // NUL-separated /proc/<pid>/cmdline into arguments.
 std::vector<std::string> split_cmdline(std::string_view raw);
 

@@ -38,4 +38,9 @@ bool is_fault_signal(int signo);
 // Signals whose default action terminates the process (with or without a core dump).
 bool is_terminating_by_default(int signo);
 
+// What the receiving process had set for the signal when it reached it: its action was
+// SIG_DFL, a handler, or SIG_IGN. Unknown when it could not be read (the process was gone).
+enum class Disposition { Unknown, Default, Handled, Ignored };
+const char* disposition_name(Disposition disposition);  // "default", "handled", "ignored"; null
+
 }  // namespace deathwatch

@@ -105,7 +105,11 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
   e->cur_uid = (u32)bpf_get_current_uid_gid();
   e->cur_start_ns = BPF_CORE_READ(cur, group_leader, start_boottime);
   e->cur_cgroup_id = bpf_get_current_cgroup_id();
-  bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);
+  // The process's name (its thread group leader's), not the sending thread's: a thread may
+  // have renamed itself (PR_SET_NAME), and the certificate names processes.
+  struct task_struct* leader = BPF_CORE_READ(cur, group_leader);
+  if (!leader || bpf_probe_read_kernel_str(e->cur_comm, sizeof e->cur_comm, &leader->comm) < 0)
+    bpf_get_current_comm(e->cur_comm, sizeof e->cur_comm);
   e->ancestors = 0;
   e->args_len = 0;
   if (identity & DW_ANCESTRY) {
@@ -115,7 +119,10 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
     u32 tgid = BPF_CORE_READ(parent, tgid);
     if (tgid == 0) break;
     e->ancestor[i].tgid = tgid;
-    bpf_probe_read_kernel_str(e->ancestor[i].comm, DW_COMM_LEN, BPF_CORE_READ(parent, comm));
+    // real_parent is the thread that forked: name its process (the group leader).
+    struct task_struct* parent_leader = BPF_CORE_READ(parent, group_leader);
+    bpf_probe_read_kernel_str(e->ancestor[i].comm, DW_COMM_LEN,
+                              parent_leader ? (void*)&parent_leader->comm : (void*)&parent->comm);
     e->ancestors = i + 1;
     if (tgid == 1) break;
     parent = BPF_CORE_READ(parent, real_parent);
@@ -156,6 +163,15 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
   e->sig = sig;
   e->group = group;
   e->result = result;
+  e->action = DW_ACTION_UNKNOWN;
+  if (sig >= 1 && sig <= 64) {
+    // The receiver's action now (the sighand lock is held here): SIG_DFL, SIG_IGN or a handler.
+    struct sighand_struct* sighand = BPF_CORE_READ(task, sighand);
+    unsigned long handler = 0;
+    if (sighand &&
+        bpf_probe_read_kernel(&handler, sizeof handler, &sighand->action[(sig - 1) & 63].sa.sa_handler) == 0)
+      e->action = handler == 0 ? DW_ACTION_DEFAULT : handler == 1 ? DW_ACTION_IGNORE : DW_ACTION_HANDLER;
+  }
   unsigned long raw = (unsigned long)info;
   if (raw == SEND_SIG_NOINFO_PTR) {
     e->code = SI_USER_CODE;  // the kernel fills si_pid/si_uid from current

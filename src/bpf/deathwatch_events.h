@@ -16,6 +16,14 @@ enum dw_event_kind {
   DW_EVENT_EXIT = 5,        /* the last thread of a watched process exited (exit_code) */
 };
 
+/* What the receiver had set for a signal when it was generated. */
+enum dw_action {
+  DW_ACTION_UNKNOWN = 0,
+  DW_ACTION_DEFAULT = 1,  /* SIG_DFL */
+  DW_ACTION_IGNORE = 2,   /* SIG_IGN */
+  DW_ACTION_HANDLER = 3,  /* a handler function */
+};
+
 struct dw_ancestor {
   unsigned int tgid;
   char comm[DW_COMM_LEN];
@@ -32,6 +40,7 @@ struct dw_event {
   int code;                      /* si_code; SI_USER/SI_KERNEL for the kernel's special infos */
   int group;                     /* process-directed (1) or thread-directed (0) */
   int result;                    /* TRACE_SIGNAL_DELIVERED (0), IGNORED (1), ... */
+  int action;                    /* the receiver's action for sig: enum dw_action */
   unsigned long long fault_addr; /* si_addr for fault codes */
   /* The task running when the event happened: the sender of a kill()/sigqueue(), a
    * bystander for kernel-made signals, the OOM trigger for an OOM kill. */

@@ -320,3 +320,17 @@ TEST_CASE("signal_pending sees a blocked, pending signal of a live process") {
   CHECK_FALSE(signal_pending(getpid(), 0));
   CHECK_FALSE(signal_pending(999999999, SIGUSR2));
 }
+
+TEST_CASE("parse_disposition: SigIgn and SigCgt of /proc/<pid>/status") {
+  // SIGHUP (1) ignored, SIGTERM (15) caught, SIGINT (2) neither.
+  const std::string text = "Name:\tx\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000001\n"
+                           "SigCgt:\t0000000000004000\n";
+  CHECK(parse_disposition(text, SIGHUP) == Disposition::Ignored);
+  CHECK(parse_disposition(text, SIGTERM) == Disposition::Handled);
+  CHECK(parse_disposition(text, SIGINT) == Disposition::Default);
+  CHECK(parse_disposition(text, 0) == Disposition::Unknown);
+  CHECK(parse_disposition("Name:\tx\n", SIGTERM) == Disposition::Unknown);
+  // SIGRTMAX (64): the top bit.
+  CHECK(parse_disposition("SigIgn:\t8000000000000000\nSigCgt:\t0000000000000000\n", 64) ==
+        Disposition::Ignored);
+}

@@ -253,3 +253,49 @@ TEST_CASE("render_report: run time just under a whole minute never shows 60 seco
   CHECK_FALSE(contains(out, "m60.0s"));
   CHECK((contains(out, " ran 2m00.0s\n") || contains(out, " ran 1m59.9s\n")));
 }
+
+TEST_CASE("escape_for_terminal: C0, DEL and UTF-8 C1 controls are shown, other text kept") {
+  CHECK(escape_for_terminal("\x1b[2J\x1b]0;X\x07") == "\\x1b[2J\\x1b]0;X\\x07");
+  CHECK(escape_for_terminal("a\x7f") == "a\\x7f");
+  CHECK(escape_for_terminal("\xc2\x9b" "2J") == "\\xc2\\x9b2J");  // U+009B: CSI
+  CHECK(escape_for_terminal("caf\xc3\xa9 \xc2\xa0x") == "caf\xc3\xa9 \xc2\xa0x");
+}
+
+TEST_CASE("render_report: strings from outside are escaped everywhere, dispositions shown") {
+  Certificate c = runtime_of(1.0);
+  const std::string evil = "\x1b[2J\x1b]0;X\x07";
+  c.cause.evidence = {"root cause: descendant pid 7: SIGTERM from " + evil};
+  Sender s = bash_sender();
+  s.note = "note " + evil;
+  s.unit = evil + ".service";
+  c.cause.sender = s;
+  c.watcher.warnings = {"cannot execute " + evil};
+  Descendant d;
+  d.pid = 7;
+  d.ppid = c.process.pid;
+  d.argv = {evil};
+  d.ended_at = c.process.started_at;
+  d.outcome = killed(SIGTERM);
+  d.cause.summary = "SIGTERM from " + evil;
+  c.descendants = {d};
+  c.descendant_counts.started = 1;
+  SignalRecord segv;
+  segv.time = segv.last_time = c.process.started_at;
+  segv.pid = segv.tid = c.process.pid;
+  segv.signo = SIGSEGV;
+  segv.code = SEGV_MAPERR;
+  segv.origin = SignalOrigin::Fault;
+  segv.disposition = Disposition::Handled;
+  SignalRecord hup = segv;
+  hup.signo = SIGHUP;
+  hup.code = SI_USER;
+  hup.origin = SignalOrigin::Process;
+  hup.disposition = Disposition::Ignored;
+  c.signals = {segv, hup};
+  const std::string out = render_report(c, Colour::Off);
+  CAPTURE(out);
+  CHECK(out.find('\x1b') == std::string::npos);
+  CHECK(out.find('\x07') == std::string::npos);
+  CHECK(contains(out, "SIGSEGV SEGV_MAPERR (fault)  (handled)\n"));
+  CHECK(contains(out, "(ignored)\n"));
+}
