@@ -111,9 +111,9 @@ int Supervisor::run() {
 
   if (options_.output) {
     auto writer = CertificateWriter::open(*options_.output, to_json(certificate_, WallClock::now()));
-    if (!writer)
+    if (!writer)  // before the target starts: nothing runs unwatched or half-recorded
       throw FatalError(kExitOwnFailure, "cannot write " + *options_.output + ": " +
-                                            std::strerror(writer.error().err));
+                                            writer.error().describe());
     writer_.emplace(std::move(*writer));
   }
 
@@ -250,7 +250,7 @@ void Supervisor::watch_existing_descendants(pid_t pid) {
 int Supervisor::poll_timeout_ms() const {
   auto now = Clock::now();
   std::optional<Clock::time_point> next;
-  if (dirty_ && writer_) next = last_flush_ + kFlushPeriod;
+  if (dirty_ && writer_) next = pacer_.due(news_pending_);
   if (target_done_ && (!next || next_prune_ < *next)) next = next_prune_;
   // The kernel queues bookkeeping events without waking us: collect them at least this often.
   if (kernel_ && (!next || now + kFlushPeriod < *next)) next = now + kFlushPeriod;
@@ -314,9 +314,7 @@ void Supervisor::consume_kernel_events() {
   batching_events_ = true;
   kernel_->consume([this](const dw_event& e) { on_kernel_event(e); });
   batching_events_ = false;
-  if (!pending_events_.empty() && writer_) {
-    if (auto st = writer_->append_event(pending_events_); !st) spdlog::error("{}", st.error().describe());
-  }
+  if (!pending_events_.empty() && writer_) append_events(pending_events_);
   pending_events_.clear();
 }
 
@@ -612,12 +610,14 @@ void Supervisor::add_signal_record(SignalRecord record, bool names_other_process
   const pid_t sender_pid = record.sender && record.sender->pid ? *record.sender->pid : -1;
   const RecordKey key{record.pid, record.signo, record.code, sender_pid,
                       record.forwarded_from.has_value()};
-  if (writer_) {
-    // Durable before the signal is re-injected: one append, whatever happens next.
-    if (batching_events_) {
-      pending_events_ += event_line(record);  // written once the batch is consumed
-    } else if (auto st = writer_->append_event(event_line(record)); !st) {
-      spdlog::error("{}", st.error().describe());
+  if (writer_ && writer_->has_event_log()) {
+    // Durable before the signal is re-injected: one append, whatever happens next. Repeats
+    // beyond the log's bound are only counted (in the certificate).
+    if (auto repeat = event_budget_.admit(record, names_other_process)) {
+      if (batching_events_)
+        pending_events_ += event_line(record, *repeat);  // written once the batch is consumed
+      else
+        append_events(event_line(record, *repeat));
     }
   }
   auto known = record_index_.find(key);
@@ -637,11 +637,18 @@ void Supervisor::add_signal_record(SignalRecord record, bool names_other_process
   }
   record_index_.emplace(key, certificate_.signals.size());
   certificate_.signals.push_back(std::move(record));
-  // A new sender is in the certificate itself before its signal reaches the target.
-  if (names_other_process)
-    write_certificate();
-  else
-    dirty_ = true;
+  // A new sender is on disk in the event log already; the certificate follows as soon as the
+  // pacer allows, from the event loop: never a full rewrite while a tracee waits in its stop.
+  if (names_other_process) news_pending_ = true;
+  dirty_ = true;
+}
+
+void Supervisor::append_events(const std::string& lines) {
+  auto st = writer_->append_event(lines);
+  if (st || event_log_failed_) return;
+  event_log_failed_ = true;  // said once; the certificate counts the lines at the end
+  spdlog::error("{}: signal events are not all in the event log from now on (the certificate "
+                "still counts them)", st.error().describe());
 }
 
 void Supervisor::on_group_stop(pid_t tgid, int signo, bool stopped) {
@@ -717,19 +724,36 @@ void Supervisor::on_process_exit(pid_t tgid, const WaitStatus& status, const str
 }
 
 void Supervisor::flush_if_due() {
-  if (dirty_ && writer_ && Clock::now() - last_flush_ >= kFlushPeriod) write_certificate();
+  if (dirty_ && writer_ && Clock::now() >= pacer_.due(news_pending_)) write_certificate();
 }
 
 void Supervisor::write_certificate() {
+  const auto start = Clock::now();
   dirty_ = false;
-  last_flush_ = Clock::now();
+  news_pending_ = false;
   if (options_.follow) {
     certificate_.descendants = tree_.snapshot();
     certificate_.descendant_counts = tree_.counts();
   }
   if (!writer_) return;
-  if (auto st = writer_->write_certificate(to_json(certificate_, WallClock::now())); !st)
-    spdlog::error("{}", st.error().describe());
+  if (certificate_.final && writer_->events_lost() && !events_lost_noted_) {
+    events_lost_noted_ = true;
+    certificate_.watcher.warnings.push_back(std::to_string(writer_->events_lost()) +
+                                            " signal event(s) could not be written to " +
+                                            writer_->events_path() + " (counted here)");
+  }
+  auto st = writer_->write_certificate(to_json(certificate_, WallClock::now()));
+  pacer_.wrote(start, Clock::now());
+  if (st) return;
+  dirty_ = true;  // tried again at the next flush: space may come back
+  if (certificate_.final)
+    // deathwatch still mirrors the target's exit status; this line is the only sign.
+    spdlog::error("the final certificate was not written: {} ({} is as last written)",
+                  st.error().describe(), writer_->path());
+  else if (!certificate_write_failed_)
+    spdlog::error("{} (retrying; only a failure of the final certificate is said again)",
+                  st.error().describe());
+  certificate_write_failed_ = true;
 }
 
 void Supervisor::conclude_top() {

@@ -98,6 +98,8 @@ class Supervisor : public TraceObserver {
   void send_due_forwards();
   void maybe_stop_with_target();
   void add_signal_record(SignalRecord record, bool names_other_process);
+  // Appends to the event log; a failure is said once on stderr.
+  void append_events(const std::string& lines);
   void flush_if_due();
   void write_certificate();
   void warn(const std::string& message);
@@ -134,7 +136,12 @@ class Supervisor : public TraceObserver {
   bool dirty_ = false;
   bool batching_events_ = false;  // kernel events: event-log lines collected, then one write
   std::string pending_events_;
-  Clock::time_point last_flush_{};
+  RewritePacer pacer_{kFlushPeriod};
+  bool news_pending_ = false;              // a new sender awaits a rewrite
+  EventLogBudget event_budget_;
+  bool event_log_failed_ = false;          // an append failed (said once)
+  bool events_lost_noted_ = false;
+  bool certificate_write_failed_ = false;  // a rewrite failed (said once)
   std::optional<int> death_signal_;
   int exit_status_ = 0;
 };
