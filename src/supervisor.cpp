@@ -748,8 +748,10 @@ void Supervisor::write_certificate() {
   dirty_ = true;  // tried again at the next flush: space may come back
   if (certificate_.final)
     // deathwatch still mirrors the target's exit status; this line is the only sign.
-    spdlog::error("the final certificate was not written: {} ({} is as last written)",
-                  st.error().describe(), writer_->path());
+    spdlog::error("the final certificate was not written: {} ({})", st.error().describe(),
+                  writer_->target() == CertificateWriter::Target::Replace
+                      ? writer_->path() + " holds the last one written"
+                      : "nothing was written to " + writer_->path());
   else if (!certificate_write_failed_)
     spdlog::error("{} (retrying; only a failure of the final certificate is said again)",
                   st.error().describe());

@@ -61,3 +61,14 @@ check(received.count(b'"schema"') == 1 and json.loads(received)["final"],
       "fifo: the reader got one certificate, the final one")
 check(stat.S_ISFIFO(os.lstat(fifo).st_mode), "fifo: still a fifo")
 nothing_beside(fifo, "fifo")
+
+# A device that refuses the write (a twin of /dev/full): one line says so, and deathwatch
+# still exits as the command did.
+full = os.path.join(d, "full")
+os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+status, err = run(["sh", "-c", "exit 4"], output=full, extra=["-q"], timeout=30)
+check(status == 4, f"/dev/full twin: deathwatch mirrors exit 4 ({status})")
+said = [l for l in err.splitlines() if "final certificate was not written" in l]
+check(len(said) == 1, f"/dev/full twin: one line says the certificate was not written ({said})")
+check(stat.S_ISCHR(os.lstat(full).st_mode), "/dev/full twin: still a character device")
+nothing_beside(full, "/dev/full twin")
