@@ -179,9 +179,10 @@ Status CertificateWriter::append_event(const std::string& lines) {
 
 RewritePacer::Clock::time_point RewritePacer::due(bool news) const {
   // News waits at least a tenth of the period even after cheap rewrites: a sender a
-  // millisecond is still a hundred rewrites a second at most.
+  // millisecond is still a hundred rewrites a second at most. After one very slow rewrite
+  // (a stalled disk) the certificate still follows within kMaxWait.
   const Clock::time_point by_cost =
-      last_end_ + std::max<Clock::duration>(last_cost_ * kCostFactor, period_ / 10);
+      last_end_ + std::clamp<Clock::duration>(last_cost_ * kCostFactor, period_ / 10, kMaxWait);
   return news ? by_cost : std::max(by_cost, last_end_ + period_);
 }
 

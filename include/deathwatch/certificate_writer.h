@@ -78,12 +78,14 @@ class CertificateWriter {
 // When to rewrite the certificate. A rewrite of a large certificate (1000 senders: ~1 MB)
 // costs milliseconds, so rewrites are paced by their own cost: after a rewrite that took C,
 // the next waits at least kCostFactor*C, so at most 1/(1+kCostFactor) of deathwatch's time
-// goes to rewrites however fast senders come. News (a new sender) is written as soon as that
-// allows; other changes at most every `period`. Pure logic: the caller supplies the clock.
+// goes to rewrites however fast senders come (but never more than kMaxWait). News (a new
+// sender) is written as soon as that allows; other changes at most every `period`. Pure
+// logic: the caller supplies the clock.
 class RewritePacer {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr int kCostFactor = 10;
+  static constexpr std::chrono::seconds kMaxWait{5};
 
   explicit RewritePacer(Clock::duration period) : period_(period) {}
   // The earliest time a pending rewrite may run (`news`: a new sender is waiting).

@@ -53,6 +53,9 @@ TEST_CASE("RewritePacer: the first news at once, then paced by the last rewrite'
   pacer.wrote(t0, t0 + milliseconds(30));
   CHECK(pacer.due(true) == t0 + milliseconds(30) + milliseconds(300));
   CHECK(pacer.due(false) == t0 + milliseconds(30) + milliseconds(300));
+  // A stalled disk: the next rewrite is still tried within kMaxWait.
+  pacer.wrote(t0, t0 + std::chrono::seconds(2));
+  CHECK(pacer.due(true) == t0 + std::chrono::seconds(2) + RewritePacer::kMaxWait);
 }
 
 TEST_CASE("RewritePacer: rewrites take at most a bounded share of the time") {
