@@ -109,22 +109,21 @@ json to_json(const SignalRecord& r) {
   return j;
 }
 
-std::string event_line(const SignalRecord& r) {
+std::string event_line(const SignalRecord& r, std::uint64_t repeat) {
   std::string line = "{\"time\":\"" + format_rfc3339(r.time) + "\",\"pid\":" + std::to_string(r.pid) +
                      ",\"tid\":" + std::to_string(r.tid) + ",\"signal\":\"" + signal_name(r.signo) +
                      "\",\"code\":\"" + si_code_name(r.signo, r.code) + "\",\"origin\":\"" +
                      origin_name(r.origin) + "\"";
   if (r.sender) {
     line += ",\"sender_pid\":" + (r.sender->pid ? std::to_string(*r.sender->pid) : "null");
-    // comm is cut at 15 bytes by the kernel and may split a UTF-8 character: replace, never throw.
-    line += ",\"sender_comm\":" +
-            (r.sender->comm ? json(*r.sender->comm).dump(-1, ' ', false, json::error_handler_t::replace)
-                            : "null");
+    // comm is cut at 15 bytes by the kernel and may split a UTF-8 character: bytes kept.
+    line += ",\"sender_comm\":" + (r.sender->comm ? json_string_text(*r.sender->comm) : "null");
   }
   if (const char* d = disposition_name(r.disposition)) line += std::string(",\"disposition\":\"") + d + "\"";
   if (r.fault_address) line += ",\"fault_address\":\"" + hex_address(*r.fault_address) + "\"";
   if (r.forwarded_from && r.forwarded_from->pid)
     line += ",\"forwarded_from_pid\":" + std::to_string(*r.forwarded_from->pid);
+  if (repeat > 1) line += ",\"repeat\":" + std::to_string(repeat);
   line += "}\n";
   return line;
 }
@@ -242,5 +241,104 @@ json to_json(const Certificate& c, WallTime now) {
         {"backends", backends}}},
   };
 }
+
+namespace {
+
+// Length of the valid UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, nothing
+// above U+10FFFF) starting at s[i], or 0 when the byte there does not start one.
+std::size_t utf8_sequence_length(const std::string& s, std::size_t i) {
+  auto byte = [&s](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  auto cont = [&](std::size_t k) { return k < s.size() && (byte(k) & 0xC0) == 0x80; };
+  const unsigned char b = byte(i);
+  if (b < 0x80) return 1;
+  if (b >= 0xC2 && b <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (b >= 0xE0 && b <= 0xEF) {
+    if (!cont(i + 1) || !cont(i + 2)) return 0;
+    if (b == 0xE0 && byte(i + 1) < 0xA0) return 0;   // overlong
+    if (b == 0xED && byte(i + 1) > 0x9F) return 0;   // a surrogate
+    return 3;
+  }
+  if (b >= 0xF0 && b <= 0xF4) {
+    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
+    if (b == 0xF0 && byte(i + 1) < 0x90) return 0;   // overlong
+    if (b == 0xF4 && byte(i + 1) > 0x8F) return 0;   // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "x" and two hex digits at s[i] that a reader turns into a byte after a backslash: 80..ff
+// (an escaped byte) or 5c (an escaped backslash).
+bool reads_as_escape(const std::string& s, std::size_t i) {
+  if (i + 2 >= s.size() || s[i] != 'x') return false;
+  const int high = hex_value(s[i + 1]);
+  const int low = hex_value(s[i + 2]);
+  if (high < 0 || low < 0) return false;
+  const int byte = high * 16 + low;
+  return byte >= 0x80 || byte == 0x5c;
+}
+
+// A backslash at s[i] is written \x5c when it would otherwise start an escape: before
+// "x" and such digits, or before a byte that is escaped.
+bool backslash_needs_escape(const std::string& s, std::size_t i) {
+  return i + 1 < s.size() && (utf8_sequence_length(s, i + 1) == 0 || reads_as_escape(s, i + 1));
+}
+
+bool needs_escape(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence_length(s, i);
+    if (n == 0 || (s[i] == '\\' && backslash_needs_escape(s, i))) return true;
+    i += n;
+  }
+  return false;
+}
+
+std::string escaped(const std::string& s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() + 16);
+  auto escape = [&out](unsigned char b) {
+    out += "\\x";
+    out += kHex[b >> 4];
+    out += kHex[b & 0xF];
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence_length(s, i);
+    if (n == 0 || (s[i] == '\\' && backslash_needs_escape(s, i))) {
+      escape(static_cast<unsigned char>(s[i++]));
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+// Escapes every string that needs it, in place.
+void escape_strings(json& value) {
+  if (value.is_string()) {
+    auto& text = value.get_ref<std::string&>();
+    if (needs_escape(text)) text = escaped(text);
+  } else if (value.is_structured()) {
+    for (auto& element : value) escape_strings(element);
+  }
+}
+
+}  // namespace
+
+std::string to_json_text(json value, int indent) {
+  escape_strings(value);
+  // Every string is valid UTF-8 now; `replace` only guards against a bug here, never throws.
+  return value.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+std::string json_string_text(const std::string& value) { return to_json_text(json(value), -1); }
 
 }  // namespace deathwatch

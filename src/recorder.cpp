@@ -325,15 +325,6 @@ const Certificate& Recorder::snapshot() {
   return certificate_;
 }
 
-void Recorder::mark_written(Clock::time_point now) {
-  dirty_ = urgent_ = false;
-  last_write_ = now;
-}
-
-std::optional<Recorder::Clock::time_point> Recorder::next_write(std::chrono::milliseconds period) const {
-  if (urgent_) return last_write_;
-  if (dirty_) return last_write_ + period;
-  return std::nullopt;
-}
+void Recorder::mark_written() { dirty_ = urgent_ = false; }
 
 }  // namespace deathwatch

@@ -64,7 +64,7 @@ void Supervisor::open_outputs() {
     auto writer = CertificateWriter::open(*options_.output, to_json(recorder_.certificate(), WallClock::now()));
     if (!writer)
       throw FatalError(kExitOwnFailure, "cannot write " + *options_.output + ": " +
-                                            std::strerror(writer.error().err));
+                                            writer.error().describe());
     auto shared = std::make_shared<CertificateWriter>(std::move(*writer));
     outputs_.add(event_log_sink(shared));
     outputs_.add(certificate_file_sink(shared));
@@ -152,7 +152,7 @@ void Supervisor::choose_backend(const std::function<Status()>& seize) {
 int Supervisor::poll_timeout_ms() const {
   auto now = Clock::now();
   std::optional<Clock::time_point> next;
-  if (!outputs_.empty()) next = recorder_.next_write(kFlushPeriod);
+  if (options_.output && recorder_.dirty()) next = pacer_.due(recorder_.urgent());
   if (target_done_ && (!next || next_prune_ < *next)) next = next_prune_;
   // The kernel queues bookkeeping events without waking us: collect them at least this often.
   if (kernel_ && (!next || now + kFlushPeriod < *next)) next = now + kFlushPeriod;
@@ -270,9 +270,9 @@ void Supervisor::on_plain_wait_status(const Reaped& reaped) {
 
 void Supervisor::observe(const Observation& observation) {
   if (!lifecycle(observation)) return;
+  // Recorded signals are on disk in the event log at once; the certificate follows from the
+  // event loop as the pacer allows, never as a full rewrite while a tracee waits in a stop.
   recorder_.record(observation);
-  // A new sender (or an OOM victim) is in the certificate before the target moves on.
-  if (recorder_.urgent()) write_certificate();
 }
 
 bool Supervisor::lifecycle(const Observation& observation) {
@@ -303,12 +303,14 @@ bool Supervisor::lifecycle(const Observation& observation) {
 }
 
 void Supervisor::write_if_due() {
-  if (auto due = recorder_.next_write(kFlushPeriod); due && Clock::now() >= *due) write_certificate();
+  if (recorder_.dirty() && Clock::now() >= pacer_.due(recorder_.urgent())) write_certificate();
 }
 
 void Supervisor::write_certificate() {
-  recorder_.mark_written(Clock::now());
+  const auto start = Clock::now();
+  recorder_.mark_written();
   outputs_.update(recorder_.snapshot());
+  pacer_.wrote(start, Clock::now());
 }
 
 void Supervisor::finish() {
@@ -323,7 +325,7 @@ void Supervisor::finish() {
                     "cap_bpf,cap_perfmon+ep (eBPF backend: " +
                     recorder_.certificate().watcher.backends.front().detail + ")";
   recorder_.conclude(sender_advice);
-  recorder_.mark_written(Clock::now());
+  recorder_.mark_written();
   outputs_.final(recorder_.snapshot());
   own_cgroup_.reset();  // now, not at destruction: deathwatch may end by raising a signal
   const Outcome& outcome = recorder_.certificate().outcome;

@@ -170,11 +170,23 @@ struct Certificate {
 nlohmann::json to_json(const Sender& sender);
 nlohmann::json to_json(const SignalRecord& record);
 // One compact JSON line for the event log: the sender only by pid and comm (the certificate
-// holds the full identity). Cheap: it is written at every signal-delivery stop.
-std::string event_line(const SignalRecord& record);
+// holds the full identity). Cheap: it is written at every signal-delivery stop. `repeat`
+// (its occurrence number, see EventLogBudget) is written when above 1.
+std::string event_line(const SignalRecord& record, std::uint64_t repeat = 1);
 nlohmann::json to_json(const OomKill& oom);
 nlohmann::json to_json(const Outcome& outcome, bool final);
 nlohmann::json to_json(const Cause& cause, bool final);
 nlohmann::json to_json(const Certificate& certificate, WallTime now);
+
+// JSON text (indent as nlohmann's dump: -1 compact). Linux strings (argv, cwd, paths, comm)
+// are bytes, not always UTF-8; they are kept exactly, as valid UTF-8 that every JSON parser
+// reads: each byte that is not part of a valid UTF-8 sequence is written as the four
+// characters \xHH (lower-case hex, 80..ff), and a backslash that would otherwise start such
+// an escape (before such a byte, or before "x" and two hex digits 80..ff or 5c) as \x5c.
+// Reading back: "\x" and two hex digits 80..ff or 5c (either case) is that byte; all other
+// text is itself. Ordinary text, UTF-8 with no such backslash, is unchanged.
+std::string to_json_text(nlohmann::json value, int indent);
+// One JSON string literal, quoted, bytes kept as above.
+std::string json_string_text(const std::string& value);
 
 }  // namespace deathwatch

@@ -81,13 +81,11 @@ class Recorder {
   const Certificate& snapshot();
   const ProcessTree& tree() const { return tree_; }
 
-  // Whether the file must be rewritten: at once for a new sender or an OOM victim (in the
-  // certificate before the signal reaches the target), else after `period` since the last.
-  using Clock = std::chrono::steady_clock;
-  bool urgent() const { return urgent_; }
+  // Whether the certificate changed since it was last written, and whether the change is
+  // news (a new sender, an OOM victim) that the file should get as soon as it may.
   bool dirty() const { return dirty_; }
-  void mark_written(Clock::time_point now);
-  std::optional<Clock::time_point> next_write(std::chrono::milliseconds period) const;
+  bool urgent() const { return urgent_; }
+  void mark_written();
 
  private:
   // (receiver, signal, si_code, sender pid or -1, forwarded)
@@ -119,7 +117,6 @@ class Recorder {
   std::unordered_map<pid_t, OomKill> descendant_oom_;  // OOM victims not yet ended
   bool dirty_ = false;
   bool urgent_ = false;
-  Clock::time_point last_write_{};
 };
 
 // The certificate's outcome for a wait status.

@@ -31,7 +31,8 @@ struct signalfd_siginfo;
 namespace deathwatch {
 
 // A changed certificate is rewritten within this period (a storm of 20,000 signals must not
-// mean 20,000 rewrites); the event log has every signal at once.
+// mean 20,000 rewrites), a new sender sooner, as the rewrite's own cost allows (RewritePacer);
+// the event log has every signal at once.
 inline constexpr std::chrono::milliseconds kFlushPeriod{100};
 
 class Supervisor : public Observer {
@@ -107,6 +108,7 @@ class Supervisor : public Observer {
   bool exec_confirmed_ = false;
   bool target_stopped_ = false;    // the target is in a job-control stop
   bool stop_with_target_ = false;  // a terminal stop (Ctrl+Z) asked the job to stop
+  RewritePacer pacer_{kFlushPeriod};  // when the certificate file may be rewritten
   std::optional<int> death_signal_;
   int exit_status_ = 0;
 };

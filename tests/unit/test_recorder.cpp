@@ -96,7 +96,7 @@ TEST_CASE("a SIGTERM from another process, then exit 143: the sender is the caus
   b.recorder.record(kill_from(kTarget, 300, SIGTERM, b.at(1)));
   CHECK(b.sink->signals == 1);
   CHECK(b.recorder.urgent());  // a new sender: on disk before the target moves on
-  b.recorder.mark_written(std::chrono::steady_clock::now());
+  b.recorder.mark_written();
   CHECK_FALSE(b.recorder.urgent());
   b.recorder.record(ended(kTarget, exit_status(143), b.at(1.2)));
   b.recorder.conclude(std::nullopt);
@@ -207,16 +207,18 @@ TEST_CASE("the target's own end: outcome, rusage when reaped, nothing invented o
   CHECK_FALSE(attached.recorder.snapshot().resources.max_rss_kib.has_value());
 }
 
-TEST_CASE("rewrites: at once for a new sender, else after the period") {
+TEST_CASE("what the file needs: changes are dirty, a new sender or an OOM victim is news") {
   Bench b;
-  using std::chrono::milliseconds;
-  CHECK_FALSE(b.recorder.next_write(milliseconds(100)).has_value());
+  CHECK_FALSE(b.recorder.dirty());
   b.recorder.record(ProcessStarted{201, kTarget, b.at(0.1)});
-  const auto now = std::chrono::steady_clock::now();
-  b.recorder.mark_written(now);
-  CHECK_FALSE(b.recorder.next_write(milliseconds(100)).has_value());
-  b.recorder.record(ProcessStarted{203, kTarget, b.at(0.2)});
-  CHECK(b.recorder.next_write(milliseconds(100)) == now + milliseconds(100));
+  CHECK(b.recorder.dirty());
+  CHECK_FALSE(b.recorder.urgent());
+  b.recorder.mark_written();
+  CHECK_FALSE(b.recorder.dirty());
   b.recorder.record(kill_from(kTarget, 300, SIGHUP, b.at(0.3)));
-  CHECK(b.recorder.next_write(milliseconds(100)) == now);  // due already
+  CHECK(b.recorder.urgent());
+  b.recorder.mark_written();
+  b.recorder.record(kill_from(kTarget, 300, SIGHUP, b.at(0.4)));  // a repeat: not news
+  CHECK(b.recorder.dirty());
+  CHECK_FALSE(b.recorder.urgent());
 }
