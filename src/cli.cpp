@@ -50,7 +50,8 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
   Options options;
   std::string output;
   app.add_option("-o,--output", output, "write the JSON death certificate to FILE (kept "
-                 "whole while COMMAND runs; every signal also goes to FILE.events)")
+                 "whole while COMMAND runs; signals also go to FILE.events, repeats thinned; "
+                 "a device, fifo or /dev/stdout gets only the final certificate)")
       ->type_name("FILE");
   app.add_flag("-q,--quiet", options.quiet, "print the report only when COMMAND dies abnormally");
   app.add_flag("-v,--verbose", options.verbosity, "deathwatch's own diagnostics on stderr (-vv: more)");
