@@ -35,9 +35,18 @@ int command_separator(int argc, char** argv) {
     if (word == "--") return i;
     if (word.size() < 2 || word[0] != '-') return 0;  // the command's first word
     // An option whose value is the next word: skip that value, it may be anything.
-    const bool long_with_value = word == "--output" || word == "--pid";
-    const bool short_with_value = word[1] != '-' && (word.back() == 'o' || word.back() == 'p');
-    if (long_with_value || short_with_value) ++i;
+    if (word == "--output" || word == "--pid") {
+      ++i;
+      continue;
+    }
+    if (word[1] == '-') continue;  // --flag, or --option=value
+    // A cluster of short options (-qv, -qo FILE, -oFILE): the first one that takes a value
+    // takes the rest of the word, or the next word when nothing is left.
+    for (std::size_t k = 1; k < word.size(); ++k) {
+      if (word[k] != 'o' && word[k] != 'p') continue;
+      if (k + 1 == word.size()) ++i;
+      break;
+    }
   }
   return 0;
 }

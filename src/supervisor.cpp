@@ -110,7 +110,8 @@ void Supervisor::start_target() {
   for (auto& b : oom_probe_->backends()) c.watcher.backends.push_back(std::move(b));
   write_certificate();
   // Only now, with the record on disk and the backend attached, may the command run.
-  if (auto st = release_child(child); !st) warn(st.error().describe());
+  // EPIPE: the child died before its release (killed meanwhile); its wait status says how.
+  if (auto st = release_child(child); !st && st.error().err != EPIPE) warn(st.error().describe());
 }
 
 void Supervisor::choose_backend(const std::function<Status()>& seize) {

@@ -222,8 +222,8 @@ Cause decide_cause(const Outcome& outcome, pid_t pid, const std::vector<SignalRe
         c.signal = sig;
         c.summary = "killed by " + signal_name(sig) + " from an unknown sender";
         if (sig == SIGKILL)
-          c.evidence.push_back("SIGKILL is never reported to a ptrace tracer; no other evidence "
-                               "names its sender");
+          c.evidence.push_back("no observed SIGKILL names its sender (a ptrace tracer never sees "
+                               "SIGKILL; the eBPF backend sees every one sent after it attached)");
         else
           c.evidence.push_back("no delivery of " + signal_name(sig) + " was observed");
       }

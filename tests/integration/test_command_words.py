@@ -22,3 +22,10 @@ else:
 out = os.path.join(workdir(), "cert.json")
 rc, _ = run(printer + words, output=out)
 check(load(out)["process"]["argv"][3:] == words, "the certificate's argv is the same")
+
+# An option's value attached to it (-oFILE) must not hide the -- that follows.
+wd = workdir()
+proc = subprocess.run([DEATHWATCH, "-q", f"-o{wd}/x.zip", "--"] + printer + words, capture_output=True, timeout=60)
+check(proc.returncode == 0 and json.loads(proc.stdout.decode() or "null") == words,
+      f"-oFILE then --: argv intact ({proc.returncode}, {proc.stderr!r})")
+check(load(f"{wd}/x.zip")["final"], "the certificate went to the attached file name")

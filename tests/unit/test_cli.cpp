@@ -115,6 +115,23 @@ TEST_CASE("the command's words reach it byte for byte, brackets and all") {
   }
 }
 
+TEST_CASE("-- after an option whose value is attached or in the next word") {
+  // A value ending in o or p once hid the -- that follows it.
+  for (auto args : {std::initializer_list<const char*>{"-ox.zip", "--", "echo", "hi"},
+                    std::initializer_list<const char*>{"-qoout.tmp", "--", "echo", "hi"},
+                    std::initializer_list<const char*>{"--output=y.zip", "--", "echo", "hi"},
+                    std::initializer_list<const char*>{"-qo", "p", "--", "echo", "hi"},
+                    std::initializer_list<const char*>{"-o", "--", "--", "echo", "hi"}}) {
+    const Run run = parse(args);
+    REQUIRE(run.parsed.options.has_value());
+    CHECK(run.parsed.options->command == Argv{"echo", "hi"});
+    CHECK(run.parsed.options->output.has_value());
+  }
+  const Run run = parse({"-ox.zip", "--", "echo", "hi"});
+  REQUIRE(run.parsed.options.has_value());
+  CHECK(run.parsed.options->output == std::optional<std::string>("x.zip"));
+}
+
 TEST_CASE("-o FILE -q -v") {
   const Run run = parse({"-o", "f", "-q", "-v", "--", "x"});
   REQUIRE(run.parsed.options.has_value());

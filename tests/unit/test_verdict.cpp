@@ -124,7 +124,7 @@ TEST_CASE("SIGKILL with no record: signal, no sender, confidence unknown") {
   CHECK(*c.signal == SIGKILL);
   CHECK(contains(c.summary, "SIGKILL"));
   CHECK(contains(c.summary, "unknown sender"));
-  CHECK(any_contains(c.evidence, "never reported to a ptrace tracer"));
+  CHECK(any_contains(c.evidence, "a ptrace tracer never sees SIGKILL"));
 }
 
 TEST_CASE("another signal with no record: unknown sender, says it was not observed") {
