@@ -58,7 +58,6 @@ class Recorder {
   // The process being watched, once it exists; `identity` answers for signals it sends
   // itself (known at attach, else learned at its exec).
   void set_target(pid_t pid, std::optional<Sender> identity = std::nullopt);
-  pid_t target() const { return target_; }
   // OOM evidence without eBPF (kernel log, cgroup counters); optional.
   void set_oom_probe(OomProbe* probe) { oom_probe_ = probe; }
 

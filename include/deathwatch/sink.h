@@ -35,7 +35,6 @@ class Sink {
 class Outputs {
  public:
   void add(std::unique_ptr<Sink> sink) { sinks_.push_back(std::move(sink)); }
-  bool empty() const { return sinks_.empty(); }
 
   void begin_batch() { batching_ = true; }
   void end_batch() {

@@ -43,7 +43,6 @@ class Supervisor : public Observer {
   // target died of a signal, death_signal() says which (deathwatch then dies of it too).
   int run();
   std::optional<int> death_signal() const { return death_signal_; }
-  const Certificate& certificate() { return recorder_.snapshot(); }
 
   // Observer: every backend reports here; lifecycle first, then the record.
   void observe(const Observation& observation) override;
