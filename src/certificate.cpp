@@ -185,6 +185,7 @@ json descendant_json(const Descendant& d, const std::vector<SignalRecord>& all_s
               {"outcome", to_json(d.outcome, ended)},
               {"cause", ended ? to_json(d.cause, true) : json(nullptr)},
               {"oom", d.oom ? to_json(*d.oom) : json(nullptr)},
+              {"last_words", d.last_words ? to_json(*d.last_words) : json(nullptr)},
               {"signals", signals}};
 }
 
@@ -231,6 +232,7 @@ json to_json(const Certificate& c, WallTime now) {
         {"not_listed", c.descendant_counts.not_listed},
         {"alive", c.descendant_counts.alive}}},
       {"oom", c.oom ? to_json(*c.oom) : json(nullptr)},
+      {"last_words", c.last_words ? to_json(*c.last_words) : json(nullptr)},
       {"resources",
        {{"max_rss_kib", nullable(c.resources.max_rss_kib)},
         {"user_cpu_s", nullable(c.resources.user_cpu_s)},

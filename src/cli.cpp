@@ -75,6 +75,13 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
   app.add_flag("--cgroup", options.own_cgroup,
                "run COMMAND in a memory cgroup of its own (cgroup v1, root), so OOM counters "
                "count it alone");
+  std::string last_words = "abnormal";
+  app.add_option("--last-words", last_words,
+                 "capture where a dying process was: backtrace, fault, blocked syscall, state "
+                 "at death, and a JVM's System.exit caller; for abnormal deaths (crashes, "
+                 "signals, non-zero exits: the default), always, or never")
+      ->type_name("WHEN")
+      ->check(CLI::IsMember({"never", "abnormal", "always"}));
   app.set_version_flag("--version", std::string("deathwatch ") + DEATHWATCH_VERSION);
   // Everything from the first `--` on is the command, byte for byte: CLI11 never sees it
   // (it would read `[.a,.b]` as a list and split it). Without `--`, the first word that is
@@ -108,6 +115,9 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
     return {std::nullopt, kExitOwnFailure};
   }
   options.follow = !no_follow;
+  options.last_words = last_words == "never"    ? LastWordsPolicy::Never
+                       : last_words == "always" ? LastWordsPolicy::Always
+                                                : LastWordsPolicy::Abnormal;
   if (attach > 0) options.attach_pid = attach;
   if (options.attach_pid && !options.command.empty()) {
     std::cerr << "deathwatch: give either --pid PID or a command, not both\n";

@@ -133,6 +133,7 @@ int silent_libbpf(enum libbpf_print_level level, const char* format, va_list arg
 
 struct KernelBackend::State {
   std::unique_ptr<deathwatch_bpf, SkeletonDeleter> skel;
+  MappedFileLocator files;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
   Observer* observer = nullptr;
   std::string oom_hook;
@@ -141,7 +142,7 @@ struct KernelBackend::State {
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
 KernelBackend::~KernelBackend() = default;
 
-Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children) {
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children, LastWordsPolicy last_words) {
   if (const char* off = std::getenv("DEATHWATCH_NO_BPF"); off && *off && std::string(off) != "0")
     return SysError{"disabled by DEATHWATCH_NO_BPF", 0};
   libbpf_set_print(silent_libbpf);
@@ -157,19 +158,30 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children)
   // open -> read-only configuration -> load -> attach, in that order. mark_victim passes the
   // victim's task on 6.x kernels and only its pid before: the verifier, checking the
   // program against this kernel's BTF, tells which form loads (a feature check at run time).
+  // The last-words programs need fentry and the open-coded VMA iterator (6.7): on a kernel
+  // without them, the rest loads without them.
   bool task_form = true;
+  bool with_last_words = last_words != LastWordsPolicy::Never;
   int err = 0;
-  for (bool try_task_form : {true, false}) {
-    state->skel.reset(deathwatch_bpf__open());
-    if (!state->skel) return SysError::from_errno("eBPF open");
-    auto& rodata = *state->skel->rodata;
-    rodata.follow_children = follow_children;
-    bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, try_task_form);
-    bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !try_task_form);
-    err = deathwatch_bpf__load(state->skel.get());
-    task_form = try_task_form;
-    // EPERM/EACCES: no privilege, and the other form will not help.
-    if (err == 0 || err == -EPERM || err == -EACCES) break;
+  for (bool try_last_words : {with_last_words, false}) {
+    for (bool try_task_form : {true, false}) {
+      state->skel.reset(deathwatch_bpf__open());
+      if (!state->skel) return SysError::from_errno("eBPF open");
+      auto& rodata = *state->skel->rodata;
+      rodata.follow_children = follow_children;
+      rodata.last_words = last_words == LastWordsPolicy::Always ? DW_LAST_WORDS_ALWAYS : DW_LAST_WORDS_ABNORMAL;
+      bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, try_task_form);
+      bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !try_task_form);
+      bpf_program__set_autoload(state->skel->progs.on_signal_deliver, try_last_words);
+      bpf_program__set_autoload(state->skel->progs.on_process_exit_capturing, try_last_words);
+      bpf_program__set_autoload(state->skel->progs.on_process_exit, !try_last_words);
+      err = deathwatch_bpf__load(state->skel.get());
+      task_form = try_task_form;
+      with_last_words = try_last_words;
+      // EPERM/EACCES: no privilege, and the other form will not help.
+      if (err == 0 || err == -EPERM || err == -EACCES) break;
+    }
+    if (err == 0 || err == -EPERM || err == -EACCES || !try_last_words) break;
   }
   if (err != 0)
     return SysError{"eBPF load (needs root, or CAP_BPF and CAP_PERFMON, and kernel BTF)", -err};
@@ -181,8 +193,20 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children)
       bpf_map__fd(state->skel->maps.events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* s = static_cast<State*>(ctx);
-        if (size >= sizeof(dw_event) && s->observer)
-          s->observer->observe(translate(*static_cast<const dw_event*>(data), s->oom_hook));
+        if (!s->observer || size < sizeof(dw_event)) return 0;
+        if (static_cast<const dw_event*>(data)->kind == DW_EVENT_LAST_WORDS) {
+          if (size >= sizeof(dw_last_words))
+            s->observer->observe(DeathCaptured{translate_last_words(*static_cast<const dw_last_words*>(data), s->files), true});
+        } else {
+          Observation o = translate(*static_cast<const dw_event*>(data), s->oom_hook);
+          if (const auto* exec = std::get_if<ProcessExeced>(&o)) {
+            // For last words after the process is gone: its executable, and where its
+            // libraries are likely to be.
+            if (auto exe = read_link("/proc/" + std::to_string(exec->pid) + "/exe")) s->files.learn_executable(*exe);
+            if (exec->path) s->files.learn_executable(*exec->path);
+          }
+          s->observer->observe(o);
+        }
         return 0;
       },
       raw, nullptr));
@@ -191,6 +215,10 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children)
   state->oom_hook = task_form ? "tp_btf/mark_victim (task)" : "tp_btf/mark_victim (pid)";
   std::unique_ptr<KernelBackend> backend(new KernelBackend(std::move(state)));
   backend->oom_hook_ = raw->oom_hook;
+  backend->last_words_hook_ = with_last_words ? "tp_btf/signal_deliver, tp_btf/sched_process_exit (6.16+ form)"
+                              : last_words == LastWordsPolicy::Never
+                                  ? "off (--last-words=never)"
+                                  : "unavailable: this kernel refused the capture programs (they need bpf_iter_task_vma, 6.7, and the 6.16 sched_process_exit)";
   return backend;
 }
 
@@ -228,7 +256,7 @@ std::uint64_t KernelBackend::dropped() const {
 struct KernelBackend::State {};
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
 KernelBackend::~KernelBackend() = default;
-Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool) {
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool, LastWordsPolicy) {
   return SysError{"this deathwatch was built without the eBPF backend", 0};
 }
 Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }

@@ -1,5 +1,7 @@
 #include "deathwatch/process_tree.h"
 
+#include "deathwatch/death_scenes.h"
+
 #include <signal.h>
 
 #include <algorithm>
@@ -60,7 +62,8 @@ std::vector<pid_t> ProcessTree::alive_pids() const {
 }
 
 bool ProcessTree::on_exit(pid_t pid, const Outcome& outcome, WallTime when,
-                          const std::vector<SignalRecord>& signals, std::optional<OomKill> oom) {
+                          const std::vector<SignalRecord>& signals, std::optional<OomKill> oom,
+                          std::optional<LastWords> last_words) {
   auto it = alive_.find(pid);
   if (it == alive_.end()) return false;
   Descendant d = std::move(it->second);
@@ -69,6 +72,8 @@ bool ProcessTree::on_exit(pid_t pid, const Outcome& outcome, WallTime when,
   d.outcome = outcome;
   d.oom = std::move(oom);
   d.cause = decide_cause(outcome, pid, signals, when, d.oom);
+  d.last_words = std::move(last_words);
+  if (d.last_words) tell_cause_with_last_words(d.cause, outcome, *d.last_words);
   const pid_t ppid = d.ppid;
   auto waiting = awaiting_next_end_.find(ppid);
   if (waiting != awaiting_next_end_.end()) {

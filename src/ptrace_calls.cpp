@@ -1,6 +1,9 @@
 #include "deathwatch/ptrace_calls.h"
 
 #include <sys/ptrace.h>
+#include <sys/user.h>
+
+#include <cstring>
 
 #include <spdlog/spdlog.h>
 
@@ -63,6 +66,20 @@ bool resume_tracee(pid_t tid, Resume how, int signo) {
   if (st) return true;
   if (st.error().err != ESRCH) spdlog::error("{}", st.error().describe());
   return false;
+}
+
+}  // namespace deathwatch
+
+namespace deathwatch {
+
+Result<std::array<std::uint64_t, 27>> ptrace_getregs(pid_t tid) {
+  static_assert(sizeof(struct user_regs_struct) == 27 * sizeof(std::uint64_t));
+  struct user_regs_struct regs {};
+  if (::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0)
+    return SysError::from_errno("PTRACE_GETREGS " + std::to_string(tid));
+  std::array<std::uint64_t, 27> words{};
+  std::memcpy(words.data(), &regs, sizeof regs);
+  return words;
 }
 
 }  // namespace deathwatch

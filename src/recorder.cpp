@@ -88,12 +88,14 @@ void Recorder::record(const Observation& observation) {
         else if constexpr (std::is_same_v<T, ProcessExiting>) on_exiting(o);
         else if constexpr (std::is_same_v<T, ProcessEnded>) on_ended(o);
         else if constexpr (std::is_same_v<T, OomVictim>) on_oom_victim(o);
+        else if constexpr (std::is_same_v<T, DeathCaptured>) scenes_.add(o);
         // JobControl: the supervisor's business (stopping with the target), not the record's.
       },
       observation);
 }
 
 void Recorder::on_signal(const SignalSeen& seen) {
+  if (seen.sender && seen.sender->pid == watcher_ && probe_signals_.erase({seen.pid, seen.signo})) return;
   SignalRecord record;
   record.time = record.last_time = seen.time;
   record.pid = seen.pid;
@@ -279,7 +281,8 @@ void Recorder::descendant_died(pid_t pid, const Outcome& outcome, WallTime when)
     oom = oom_probe_->kernel_log_victim(pid);  // without eBPF: the kernel log, if readable
   }
   if (oom && oom_probe_) oom_probe_->describe_cgroup(*oom, pid, watcher_);
-  if (tree_.on_exit(pid, outcome, when, certificate_.signals, std::move(oom))) dirty_ = true;
+  std::optional<LastWords> last_words = scenes_.take(pid, outcome);
+  if (tree_.on_exit(pid, outcome, when, certificate_.signals, std::move(oom), std::move(last_words))) dirty_ = true;
   signalled_pids_.erase(pid);
 }
 
@@ -303,6 +306,10 @@ void Recorder::conclude(const std::optional<std::string>& sender_advice) {
     if (sender_advice && certificate_.cause.category == CauseCategory::Signal &&
         !certificate_.cause.sender && outcome.signal == SIGKILL)
       certificate_.cause.evidence.push_back(*sender_advice);
+  }
+  if (!certificate_.exec_error && target_ > 0) {
+    certificate_.last_words = scenes_.take(target_, outcome);
+    if (certificate_.last_words) tell_cause_with_last_words(certificate_.cause, outcome, *certificate_.last_words);
   }
   if (follow_)
     certificate_.root_cause = tree_.root_cause(outcome, certificate_.cause, certificate_.process.ended_at);

@@ -27,7 +27,8 @@ Supervisor::Supervisor(Options options, SignalSnapshot original_signals, ReportO
       original_signals_(original_signals),
       report_(report),
       recorder_(lookup_, forwarder_, outputs_, ::getpid(), options_.follow),
-      tracer_(*this, /*follow_forks=*/options_.follow) {
+      tracer_(*this, /*follow_forks=*/options_.follow, options_.last_words) {
+  recorder_.set_last_words(&last_words_reader_, options_.last_words);
   Certificate& c = recorder_.certificate();
   c.watcher.version = DEATHWATCH_VERSION;
   c.process.argv = options_.command;
@@ -116,7 +117,7 @@ void Supervisor::start_target() {
 
 void Supervisor::choose_backend(const std::function<Status()>& seize) {
   auto& backends = recorder_.certificate().watcher.backends;
-  auto kernel = KernelBackend::open(options_.follow);
+  auto kernel = KernelBackend::open(options_.follow, options_.last_words);
   if (kernel && (*kernel)->watch(target_)) {
     kernel_ = std::move(*kernel);
     mode_ = Mode::Kernel;
@@ -124,6 +125,9 @@ void Supervisor::choose_backend(const std::function<Status()>& seize) {
                         "signal_generate and " + kernel_->oom_hook() +
                             ": the sender of every signal, SIGKILL included, and OOM victims"});
     backends.push_back({"ptrace", false, "not needed: the kernel reports every signal without stopping the target"});
+    backends.push_back({"last-words", options_.last_words != LastWordsPolicy::Never &&
+                                          kernel_->last_words_hook().find('/') != std::string::npos,
+                        kernel_->last_words_hook()});
     return;
   }
   const std::string why = kernel ? "cannot watch the process" : kernel.error().describe();
@@ -136,6 +140,10 @@ void Supervisor::choose_backend(const std::function<Status()>& seize) {
   if (seized) {
     mode_ = Mode::Ptrace;
     backends.push_back({"ptrace", true, "signal-delivery stops: sender and siginfo of every catchable signal"});
+    backends.push_back({"last-words", options_.last_words != LastWordsPolicy::Never,
+                        options_.last_words == LastWordsPolicy::Never
+                            ? "off (--last-words=never)"
+                            : "PTRACE_EVENT_EXIT and fatal signal-delivery stops, unwound with libdw"});
     return;
   }
   if (attached_)

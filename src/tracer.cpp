@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deathwatch/death_scene.h"
 #include "deathwatch/procfs.h"
 #include "deathwatch/ptrace_calls.h"
 #include "deathwatch/signals.h"
@@ -133,9 +134,9 @@ void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage* usage) {
       resume_tracee(tid, Resume::Continue, 0);
       return;
     case Kind::ExitEvent:  // about to exit; the final status follows
-      if (tid == tracee.tgid) {
-        if (auto status = ptrace_geteventmsg(tid))
-          observer_.observe(ProcessExiting{tid, static_cast<int>(*status)});
+      if (auto status = ptrace_geteventmsg(tid)) {
+        if (tid == tracee.tgid) observer_.observe(ProcessExiting{tid, static_cast<int>(*status)});
+        capture_at_exit(tid, tracee, static_cast<int>(*status));
       }
       resume_tracee(tid, Resume::Continue, 0);
       return;
@@ -176,9 +177,48 @@ void Tracer::on_signal_delivery(pid_t tid, Tracee& tracee, int signo) {
     if (info.error().err != ESRCH) spdlog::error("{}", info.error().describe());
     return;
   }
-  observer_.observe(signal_seen(tracee.tgid, tid, *info));
+  const SignalSeen seen = signal_seen(tracee.tgid, tid, *info);
+  observer_.observe(seen);
+  capture_fatal_delivery(tid, tracee, *info, seen.disposition);
   // Re-injecting the same number keeps the whole siginfo the kernel queued.
   resume_tracee(tid, Resume::Continue, signo);
+}
+
+void Tracer::capture_fatal_delivery(pid_t tid, Tracee& tracee, const siginfo_t& info, Disposition disposition) {
+  // Delivered with its default action, a terminating signal ends the process on resume.
+  if (last_words_ == LastWordsPolicy::Never || disposition != Disposition::Default ||
+      !is_terminating_by_default(info.si_signo) || death_captured_.count(tracee.tgid))
+    return;
+  death_captured_.insert(tracee.tgid);
+  observer_.observe(DeathCaptured{capture_stopped_thread(tracee.tgid, tid, DeathTrigger::FatalSignal, &info,
+                                                         std::nullopt),
+                                  true});
+}
+
+void Tracer::capture_at_exit(pid_t tid, Tracee& tracee, int raw_status) {
+  if (last_words_ == LastWordsPolicy::Never || death_captured_.count(tracee.tgid)) return;
+  const bool clean = WIFEXITED(raw_status) && WEXITSTATUS(raw_status) == 0;
+  if (clean && last_words_ != LastWordsPolicy::Always) return;
+  // The thread that called exit_group is in it (orig_rax 231); the others were taken down by
+  // the group exit, or by a SIGKILL that no thread saw delivered. Of those, only the leader
+  // stands in, until (if ever) the initiator's exit arrives.
+  auto regs = ptrace_getregs(tid);
+  if (!regs) return;
+  constexpr std::uint64_t kExitGroup = 231;
+  const bool initiator = (*regs)[kOrigRax] == kExitGroup && WIFEXITED(raw_status);
+  if (!initiator && tid != tracee.tgid) return;
+  if (initiator) death_captured_.insert(tracee.tgid);
+  std::optional<int> code;
+  if (initiator) code = WEXITSTATUS(raw_status);
+  DeathScene scene = capture_stopped_thread(tracee.tgid, tid, DeathTrigger::ExitCall, nullptr, code);
+  if (!initiator) {
+    if (WIFSIGNALED(raw_status)) {
+      scene.trigger = DeathTrigger::FatalSignal;
+      scene.signo = WTERMSIG(raw_status);
+    }
+    scene.captured_by = "ptrace PTRACE_EVENT_EXIT (a thread the death took)";
+  }
+  observer_.observe(DeathCaptured{std::move(scene), initiator});
 }
 
 void Tracer::on_group_stop(pid_t tid, Tracee& tracee, int signo) {
@@ -233,6 +273,7 @@ void Tracer::on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage* 
   // Only the leader's final status says how the process ended: a leader that called
   // pthread_exit is reported after all its threads.
   if (tid != tgid) return;
+  death_captured_.erase(tgid);
   for (auto jt = tracees_.begin(); jt != tracees_.end();) {
     if (jt->second.tgid == tgid)
       jt = tracees_.erase(jt);

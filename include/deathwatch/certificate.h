@@ -13,6 +13,7 @@
 
 #include "deathwatch/clock.h"
 #include "deathwatch/identity.h"
+#include "deathwatch/last_words.h"
 #include "deathwatch/signals.h"
 
 namespace deathwatch {
@@ -118,6 +119,7 @@ struct Descendant {
   Outcome outcome;
   Cause cause;
   std::optional<OomKill> oom;
+  std::optional<LastWords> last_words;
 };
 
 // The death deep in the tree that explains how the watched process ended.
@@ -159,6 +161,7 @@ struct Certificate {
   std::vector<Descendant> descendants;  // abnormal deaths, then the living
   DescendantCounts descendant_counts;
   std::optional<RootCause> root_cause;
+  std::optional<LastWords> last_words;  // where the process was when it died (--last-words)
   bool watch_ended_alive = false;       // --pid: deathwatch stopped watching, target alive
   // The command could not be executed (not found, not executable): the one line a person is
   // shown. Also in watcher.warnings; not a JSON field of its own.
@@ -174,6 +177,7 @@ nlohmann::json to_json(const SignalRecord& record);
 // (its occurrence number, see EventLogBudget) is written when above 1.
 std::string event_line(const SignalRecord& record, std::uint64_t repeat = 1);
 nlohmann::json to_json(const OomKill& oom);
+nlohmann::json to_json(const LastWords& last_words);  // last_words_json.cpp
 nlohmann::json to_json(const Outcome& outcome, bool final);
 nlohmann::json to_json(const Cause& cause, bool final);
 nlohmann::json to_json(const Certificate& certificate, WallTime now);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "deathwatch/last_words.h"
+
 namespace deathwatch {
 
 struct Options {
@@ -17,6 +19,8 @@ struct Options {
   bool own_cgroup = false;            // --cgroup: run the target in a memory cgroup of its own
   bool follow = true;                 // follow descendants (--no-follow: the top process only)
   std::optional<pid_t> attach_pid;    // --pid PID: watch a running process instead of a command
+  // --last-words: whose backtrace, fault, syscall and state at death are captured
+  LastWordsPolicy last_words = LastWordsPolicy::Abnormal;
 };
 
 // Parses argv. Returns the options, or an exit status when deathwatch should stop here

@@ -13,10 +13,13 @@
 #include <string>
 
 #include "deathwatch/identity.h"
+#include "deathwatch/last_words.h"
+#include "deathwatch/mapped_files.h"
 #include "deathwatch/observation.h"
 #include "deathwatch/error.h"
 
 struct dw_event;
+struct dw_last_words;
 
 namespace deathwatch {
 
@@ -25,7 +28,11 @@ class KernelBackend {
   // Opens, configures, loads and attaches the programs. Fails (no BTF, no CAP_BPF and
   // CAP_PERFMON, a locked-down kernel, DEATHWATCH_NO_BPF set, or a build without eBPF) with
   // a message that says why; deathwatch then runs on without it.
-  static Result<std::unique_ptr<KernelBackend>> open(bool follow_children);
+  // `last_words`: whether dying processes are captured (fentry/do_group_exit and
+  // tp_btf/signal_deliver); where this kernel cannot load those programs, the rest runs
+  // without them and last_words_hook() says why.
+  static Result<std::unique_ptr<KernelBackend>> open(bool follow_children,
+                                                     LastWordsPolicy last_words = LastWordsPolicy::Abnormal);
   ~KernelBackend();
 
   Status watch(pid_t tgid);
@@ -37,6 +44,8 @@ class KernelBackend {
   std::uint64_t dropped() const;
   // How the OOM victim is observed on this kernel.
   const std::string& oom_hook() const { return oom_hook_; }
+  // How dying processes are captured here, or why they are not.
+  const std::string& last_words_hook() const { return last_words_hook_; }
 
   struct State;
 
@@ -44,6 +53,7 @@ class KernelBackend {
   explicit KernelBackend(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
   std::string oom_hook_;
+  std::string last_words_hook_;
 };
 
 // The task that was running when the kernel event happened (a signal's sender, an OOM's
@@ -52,6 +62,10 @@ class KernelBackend {
 CapturedTask captured_task(const dw_event& event);
 // One kernel event as an observation. `oom_hook` names how OOM victims are seen.
 Observation translate(const dw_event& event, const std::string& oom_hook);
+
+// A dying process's capture (DW_EVENT_LAST_WORDS) as a DeathScene; `files` locates the
+// mapped files it names by device and inode.
+DeathScene translate_last_words(const dw_last_words& event, MappedFileLocator& files);
 
 // Converts a bpf_ktime_get_boot_ns() stamp to wall-clock time.
 std::chrono::system_clock::time_point boot_ns_to_wall(std::uint64_t boot_ns);

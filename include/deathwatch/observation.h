@@ -15,6 +15,7 @@
 
 #include "deathwatch/clock.h"
 #include "deathwatch/identity.h"
+#include "deathwatch/last_words.h"
 #include "deathwatch/signals.h"
 #include "deathwatch/wait_status.h"
 
@@ -105,8 +106,17 @@ struct JobControl {
   bool stopped = false;
 };
 
+// A watched process is dying, captured at that moment (last_words.h). `initiator`: the scene
+// is of the thread that began the death (it called exit_group, or a fatal signal was being
+// delivered to it); otherwise of a thread the death took down (ptrace, for a SIGKILL: the
+// leader), kept only until an initiator's scene arrives.
+struct DeathCaptured {
+  DeathScene scene;
+  bool initiator = true;
+};
+
 using Observation = std::variant<SignalSeen, ProcessStarted, ProcessExeced, ProcessExiting,
-                                 ProcessEnded, OomVictim, JobControl>;
+                                 ProcessEnded, OomVictim, JobControl, DeathCaptured>;
 
 // Where backends send what they see. Called synchronously: a ptrace tracee is still held,
 // so the receiver may read /proc and write to disk before the target moves on.

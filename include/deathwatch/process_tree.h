@@ -34,7 +34,8 @@ class ProcessTree {
   // `pid` died. Its cause is decided from the signals recorded for it (and OOM evidence).
   // Returns false when `pid` was not a watched descendant.
   bool on_exit(pid_t pid, const Outcome& outcome, WallTime when,
-               const std::vector<SignalRecord>& signals, std::optional<OomKill> oom);
+               const std::vector<SignalRecord>& signals, std::optional<OomKill> oom,
+               std::optional<LastWords> last_words = std::nullopt);
 
   bool is_descendant(pid_t pid) const { return alive_.count(pid) != 0; }
   std::size_t alive_count() const { return alive_.size(); }

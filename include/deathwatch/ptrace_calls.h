@@ -8,6 +8,9 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <array>
+#include <cstdint>
+
 #include "deathwatch/error.h"
 
 namespace deathwatch {
@@ -24,6 +27,9 @@ Status ptrace_interrupt(pid_t tid);
 Status ptrace_detach(pid_t tid, int signo);
 Result<siginfo_t> ptrace_getsiginfo(pid_t tid);
 Result<unsigned long> ptrace_geteventmsg(pid_t tid);
+// The user registers (struct user_regs_struct as 27 words: pt_regs order, then the segment
+// bases and selectors).
+Result<std::array<std::uint64_t, 27>> ptrace_getregs(pid_t tid);
 
 // How a stopped tracee is let go.
 enum class Resume {

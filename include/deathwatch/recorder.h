@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -19,6 +20,7 @@
 #include <unordered_set>
 
 #include "deathwatch/certificate.h"
+#include "deathwatch/death_scenes.h"
 #include "deathwatch/forwarder.h"
 #include "deathwatch/observation.h"
 #include "deathwatch/oom_evidence.h"
@@ -60,6 +62,15 @@ class Recorder {
   void set_target(pid_t pid, std::optional<Sender> identity = std::nullopt);
   // OOM evidence without eBPF (kernel log, cgroup counters); optional.
   void set_oom_probe(OomProbe* probe) { oom_probe_ = probe; }
+  // Last words (--last-words): how scenes are read, and whose are kept. Off by default.
+  void set_last_words(LastWordsReader* reader, LastWordsPolicy policy) { scenes_.configure(reader, policy); }
+  // What the JVM agent reported for `pid`; given before its end is concluded.
+  void set_java_last_words(pid_t pid, std::optional<JavaLastWords> java, std::optional<std::string> note) {
+    scenes_.set_java(pid, std::move(java), std::move(note));
+  }
+  // deathwatch itself will send `signo` to `pid` (the JVM attach's SIGQUIT): that one copy
+  // is deathwatch's own probe, not an event in the process's life, and is not recorded.
+  void expect_probe_signal(pid_t pid, int signo) { probe_signals_.insert({pid, signo}); }
 
   // Folds one observation into the model.
   void record(const Observation& observation);
@@ -107,6 +118,8 @@ class Recorder {
   pid_t watcher_;
   bool follow_;
   OomProbe* oom_probe_ = nullptr;
+  DeathScenes scenes_;
+  std::set<std::pair<pid_t, int>> probe_signals_;
   pid_t target_ = -1;
   std::optional<Sender> target_identity_;
   Certificate certificate_;

@@ -18,6 +18,7 @@
 #include "deathwatch/cli.h"
 #include "deathwatch/forwarder.h"
 #include "deathwatch/kernel_backend.h"
+#include "deathwatch/last_words_reader.h"
 #include "deathwatch/launch.h"
 #include "deathwatch/observation.h"
 #include "deathwatch/oom_evidence.h"
@@ -89,6 +90,7 @@ class Supervisor : public Observer {
   ReportOptions report_;
   Outputs outputs_;
   ProcfsLookup lookup_;
+  LibdwLastWordsReader last_words_reader_;
   SignalForwarder forwarder_;
   Recorder recorder_;
   ScopedFd signal_fd_;

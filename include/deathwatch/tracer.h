@@ -12,9 +12,11 @@
 
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "deathwatch/error.h"
+#include "deathwatch/last_words.h"
 #include "deathwatch/observation.h"
 #include "deathwatch/wait_status.h"
 
@@ -25,8 +27,8 @@ std::vector<pid_t> list_numeric_entries(const std::string& dir);
 
 class Tracer {
  public:
-  Tracer(Observer& observer, bool follow_forks)
-      : observer_(observer), follow_forks_(follow_forks) {}
+  Tracer(Observer& observer, bool follow_forks, LastWordsPolicy last_words = LastWordsPolicy::Abnormal)
+      : observer_(observer), follow_forks_(follow_forks), last_words_(last_words) {}
 
   // Seizes `pid`, a child waiting before exec to be released (launch.h). Fails (EPERM, ...)
   // without changing the child's state.
@@ -64,9 +66,16 @@ class Tracer {
   void on_task_gone(pid_t tid, const WaitStatus& ws, const struct rusage* usage);
   void leave_group_stop(Tracee& tracee);
   void detach_at_stop(pid_t tid, Tracee& tracee, const WaitStatus& ws);
+  // Last words (last_words.h), taken while the thread is stopped.
+  void capture_fatal_delivery(pid_t tid, Tracee& tracee, const siginfo_t& info, Disposition disposition);
+  void capture_at_exit(pid_t tid, Tracee& tracee, int raw_status);
 
   Observer& observer_;
   bool follow_forks_;
+  LastWordsPolicy last_words_;
+  // Processes whose dying thread is captured (an initiator): the rest of their threads'
+  // exits are not. Erased when the process ends.
+  std::unordered_set<pid_t> death_captured_;
   std::unordered_map<pid_t, Tracee> tracees_;
 };
 

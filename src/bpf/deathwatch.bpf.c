@@ -15,6 +15,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 // Read-only configuration, set by user space between open and load.
 const volatile bool follow_children = false;
+const volatile unsigned int last_words = DW_LAST_WORDS_ABNORMAL;  // enum dw_last_words_policy
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -35,6 +36,21 @@ struct {
   __type(key, u32);
   __type(value, u64);
 } dropped SEC(".maps");
+
+// Processes whose last words are taken: the first capture wins (the thread that began the
+// death), the others (threads the group exit takes down) are not captured.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, u32);   // tgid
+  __type(value, u8);
+} last_words_taken SEC(".maps");
+
+// Open-coded VMA iterator (kernel 6.7+): the dying process's mappings, read now, because
+// user space may only look after the mm is gone.
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma* it, struct task_struct* task, u64 addr) __ksym;
+extern struct vm_area_struct* bpf_iter_task_vma_next(struct bpf_iter_task_vma* it) __ksym;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma* it) __ksym;
 
 #define SEND_SIG_NOINFO_PTR 0UL
 #define SEND_SIG_PRIV_PTR 1UL
@@ -253,17 +269,230 @@ int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux
   return 0;
 }
 
+
+// ---- Last words: the moment of death, in the dying thread's own context ----
+
+static __always_inline void describe_mapping(struct dw_mapping* m, struct vm_area_struct* vma,
+                                             struct mm_struct* mm) {
+  m->start = vma->vm_start;
+  m->end = vma->vm_end;
+  m->pgoff = (u64)vma->vm_pgoff << 12;
+  m->flags = (u32)(vma->vm_flags & 0xf);
+  struct file* f = vma->vm_file;
+  m->ino = 0;
+  m->dev = 0;
+  m->name[0] = 0;
+  if (f) {
+    struct inode* inode = BPF_CORE_READ(f, f_inode);
+    m->ino = BPF_CORE_READ(inode, i_ino);
+    m->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+    bpf_probe_read_kernel_str(m->name, sizeof m->name, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+  } else if (mm) {
+    unsigned long stack = BPF_CORE_READ(mm, start_stack);
+    unsigned long brk_start = BPF_CORE_READ(mm, start_brk), brk = BPF_CORE_READ(mm, brk);
+    if (stack >= m->start && stack <= m->end)
+      __builtin_memcpy(m->name, "[stack]", 8);
+    else if (m->start <= brk && m->end >= brk_start)
+      __builtin_memcpy(m->name, "[heap]", 7);
+  }
+}
+
+// The mapped files (each once: lowest start, highest end), the mapping holding the fault
+// address, and where the stack mapping ends (so the copy stops there). Everything the loop
+// carries lives in the event, not in registers: the verifier then sees each iteration as the
+// same state and the loop verifies in a few passes, whatever the number of mappings.
+static __always_inline void read_mappings(struct dw_last_words* e, struct task_struct* task,
+                                          struct mm_struct* mm) {
+  struct bpf_iter_task_vma it;
+  struct vm_area_struct* vma;
+  bpf_iter_task_vma_new(&it, task, 0);
+  while ((vma = bpf_iter_task_vma_next(&it))) {
+    u64 start = vma->vm_start, end = vma->vm_end;
+    if (e->stack_end == 0 && e->regs[19] >= start && e->regs[19] < end) e->stack_end = end;
+    if (!e->fault_mapping_found && e->fault_addr >= start && e->fault_addr < end) {
+      describe_mapping(&e->fault_mapping, vma, mm);
+      e->fault_mapping_found = 1;
+    }
+    struct file* f = vma->vm_file;
+    if (!f) continue;
+    u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
+    u32 n = e->files;
+    if (n > 0 && n <= DW_FILES && e->file[(n - 1) & (DW_FILES - 1)].ino == ino) {
+      e->file[(n - 1) & (DW_FILES - 1)].end = end;  // another part of the same file
+      continue;
+    }
+    if (n >= DW_FILES) {
+      e->files_not_kept++;
+      continue;
+    }
+    describe_mapping(&e->file[n & (DW_FILES - 1)], vma, mm);
+    e->files = n + 1;
+  }
+  bpf_iter_task_vma_destroy(&it);
+}
+
+// The top of the stack, in chunks: a page that is not resident fails only its chunk's copy.
+static __always_inline void copy_stack(struct dw_last_words* e, u64 sp, u64 stack_end) {
+  u64 limit = stack_end > sp ? stack_end - sp : DW_STACK_LEN;
+  if (limit > DW_STACK_LEN) limit = DW_STACK_LEN;
+  u32 copied = 0;
+  for (u32 i = 0; i < DW_STACK_CHUNKS; i++) {
+    u32 off = i * DW_STACK_CHUNK;
+    if (off >= limit) break;
+    u32 len = limit - off >= DW_STACK_CHUNK ? DW_STACK_CHUNK : (u32)(limit - off);
+    if (len == DW_STACK_CHUNK) {
+      if (bpf_probe_read_user(&e->stack[off & (DW_STACK_LEN - 1)], DW_STACK_CHUNK, (void*)(sp + off)) != 0)
+        break;
+    } else {
+      len &= DW_STACK_CHUNK - 1;
+      if (len == 0 || off > DW_STACK_LEN - DW_STACK_CHUNK) break;
+      if (bpf_probe_read_user(&e->stack[off], len, (void*)(sp + off)) != 0) break;
+    }
+    copied = off + len;
+  }
+  e->stack_len = copied;
+}
+
+// Open descriptors: the bits set in the fd table's open_fds bitmap (up to 16384 fds).
+static __always_inline u32 count_open_fds(struct fdtable* fdt) {
+  u32 max = BPF_CORE_READ(fdt, max_fds);
+  if (max > 16384) return ~0U;
+  unsigned long* bits = BPF_CORE_READ(fdt, open_fds);
+  u32 count = 0;
+  for (u32 w = 0; w < 256; w++) {
+    if (w * 64 >= max) break;
+    u64 word = 0;
+    if (bpf_probe_read_kernel(&word, sizeof word, &bits[w]) != 0) return ~0U;
+    count += __builtin_popcountll(word);
+  }
+  return count;
+}
+
+// What the interrupted syscall's first argument names, when it is a file descriptor.
+static __always_inline void describe_fd_argument(struct dw_last_words* e, struct fdtable* fdt) {
+  u64 fd = e->regs[14];  // di
+  if (fd >= BPF_CORE_READ(fdt, max_fds)) return;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* f = NULL;
+  if (bpf_probe_read_kernel(&f, sizeof f, &fds[fd & 0xffff]) != 0 || !f) return;
+  e->fd_mode = BPF_CORE_READ(f, f_inode, i_mode);
+  bpf_probe_read_kernel_str(e->fd_name, sizeof e->fd_name, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+}
+
+static __always_inline void capture_last_words(struct task_struct* task, u32 trigger, int sig,
+                                               struct kernel_siginfo* info, int exit_code) {
+  u32 tgid = task->tgid;
+  u8 one = 1;
+  if (bpf_map_update_elem(&last_words_taken, &tgid, &one, BPF_NOEXIST) != 0) return;  // taken
+  struct dw_last_words* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return;
+  }
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = DW_EVENT_LAST_WORDS;
+  e->tgid = tgid;
+  e->tid = task->pid;
+  e->trigger = trigger;
+  e->sig = sig;
+  e->exit_code = exit_code;
+  e->code = 0;
+  e->fault_addr = 0;
+  if (info) {
+    e->code = BPF_CORE_READ(info, si_code);
+    if (e->code > 0 && e->code != SI_KERNEL_CODE && (sig == 11 || sig == 7 || sig == 4 || sig == 8 || sig == 5))
+      e->fault_addr = (u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
+  }
+  bpf_get_current_comm(e->comm, sizeof e->comm);
+  e->threads = BPF_CORE_READ(task, signal, nr_threads);
+  e->core_limit = BPF_CORE_READ(task, signal, rlim[4].rlim_cur);  // RLIMIT_CORE
+  e->fault_mapping_found = 0;
+  e->files = e->files_not_kept = e->stack_len = 0;
+  e->fd_mode = 0;
+  e->fd_name[0] = 0;
+  e->open_fds = ~0U;
+  e->rss_kib = e->hwm_kib = 0;
+  __builtin_memset(e->regs, 0, sizeof e->regs);
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+  if (regs) bpf_probe_read_kernel(e->regs, sizeof e->regs, regs);
+  struct mm_struct* mm = task->mm;
+  if (mm) {
+    u64 rss = mm_counter_kib(mm, 0) + mm_counter_kib(mm, 1) + mm_counter_kib(mm, 3);
+    u64 hwm = (u64)BPF_CORE_READ(mm, hiwater_rss) * 4;
+    e->rss_kib = rss;
+    e->hwm_kib = hwm > rss ? hwm : rss;
+    e->stack_end = 0;
+    read_mappings(e, task, mm);
+    copy_stack(e, e->regs[19], e->stack_end);
+  }
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (fdt) {
+    e->open_fds = count_open_fds(fdt);
+    if ((long)e->regs[15] >= 0) describe_fd_argument(e, fdt);  // orig_ax: in a syscall
+  }
+  bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
+// Signals whose default action ends the process (all but the ignored and the stopping ones).
+static __always_inline bool fatal_by_default(int sig) {
+  switch (sig) {
+    case 17: case 18: case 23: case 28:  // CHLD CONT URG WINCH
+    case 19: case 20: case 21: case 22:  // STOP TSTP TTIN TTOU
+      return false;
+    default:
+      return sig >= 1 && sig <= 64;
+  }
+}
+
+// A signal is being delivered; with the default action of a terminating signal it ends the
+// process now (SIGKILL comes here too, for every thread of a group being killed).
+SEC("tp_btf/signal_deliver")
+int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo* info, struct k_sigaction* ka) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  if (!is_watched(task->tgid)) return 0;
+  if (!fatal_by_default(sig)) return 0;
+  if (ka && BPF_CORE_READ(ka, sa.sa_handler) != 0) return 0;  // handled or ignored: lives on
+  capture_last_words(task, DW_LW_FATAL_SIGNAL, sig, (unsigned long)info > 1 ? info : NULL, 0);
+  return 0;
+}
+
+
 // The last thread of a watched process is exiting: its exit code, then it leaves the set.
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(on_process_exit, struct task_struct* p) {
+static __always_inline void process_exit(struct task_struct* p) {
   u32 tgid = p->tgid;
-  if (!is_watched(tgid)) return 0;
-  if (BPF_CORE_READ(p, signal, live.counter) != 0) return 0;  // other threads live on
+  if (!is_watched(tgid)) return;
+  if (BPF_CORE_READ(p, signal, live.counter) != 0) return;  // other threads live on
   bpf_map_delete_elem(&watched, &tgid);
+  bpf_map_delete_elem(&last_words_taken, &tgid);
   struct dw_event* e = new_event(DW_EVENT_EXIT, p);
-  if (!e) return 0;
+  if (!e) return;
   e->exit_code = p->exit_code;
   // An abnormal end wakes deathwatch (an attached process's end is only known from here).
   bpf_ringbuf_submit(e, p->exit_code != 0 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_process_exit, struct task_struct* p) {
+  process_exit(p);
+  return 0;
+}
+
+// Kernels from 6.16 fire sched_process_exit before the exiting task lets go of its memory
+// (and pass group_dead): the thread that called exit_group() is captured here, in its own
+// context, its registers still those of the syscall. kernel_backend.cpp loads this form
+// where the verifier accepts the second argument, else the one above (no exit capture).
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_process_exit_capturing, struct task_struct* p, bool group_dead) {
+  struct task_struct* task = bpf_get_current_task_btf();
+  if (task == p && is_watched(p->tgid) && p->mm) {
+    struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+    long nr = regs ? BPF_CORE_READ(regs, orig_ax) : -1;
+    if (nr == 231 /* exit_group */ || (nr == 60 /* exit */ && group_dead)) {
+      int code = (int)(BPF_CORE_READ(regs, di) & 0xff);
+      if (code != 0 || last_words == DW_LAST_WORDS_ALWAYS)
+        capture_last_words(task, DW_LW_EXIT_CALL, 0, NULL, code);
+    }
+  }
+  process_exit(p);
   return 0;
 }

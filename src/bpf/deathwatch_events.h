@@ -14,6 +14,19 @@ enum dw_event_kind {
   DW_EVENT_FORK = 3,        /* a watched process created a process (when following) */
   DW_EVENT_EXEC = 4,        /* a watched process completed an execve (args: its new argv) */
   DW_EVENT_EXIT = 5,        /* the last thread of a watched process exited (exit_code) */
+  DW_EVENT_LAST_WORDS = 6,  /* struct dw_last_words: a watched process is dying */
+};
+
+/* What deathwatch_bpf's rodata `last_words` asks for (--last-words). */
+enum dw_last_words_policy {
+  DW_LAST_WORDS_NEVER = 0,
+  DW_LAST_WORDS_ABNORMAL = 1,  /* fatal signals and exit_group with a non-zero code */
+  DW_LAST_WORDS_ALWAYS = 2,
+};
+
+enum dw_last_words_trigger {
+  DW_LW_EXIT_CALL = 1,     /* the thread entered do_group_exit from exit_group() */
+  DW_LW_FATAL_SIGNAL = 2,  /* a signal with a terminating default action is being delivered */
 };
 
 /* What the receiver had set for a signal when it was generated. */
@@ -64,6 +77,55 @@ struct dw_event {
   int exit_code;
   /* DW_EVENT_EXEC: the path given to execve (bprm->filename) */
   char filename[DW_FILENAME_LEN];
+};
+
+#define DW_REGS 21                 /* struct pt_regs on x86_64, in its order */
+#define DW_STACK_CHUNK 512
+#define DW_STACK_CHUNKS 32
+#define DW_STACK_LEN (DW_STACK_CHUNK * DW_STACK_CHUNKS)  /* 16 KiB from the stack pointer */
+#define DW_FILES 64                /* mapped files kept; more are counted */
+#define DW_FILE_NAME_LEN 64
+
+/* A mapped file (or, for the fault address, any mapping) of the dying process. */
+struct dw_mapping {
+  unsigned long long start;  /* lowest address the file is mapped at */
+  unsigned long long end;    /* highest end */
+  unsigned long long pgoff;  /* file offset (bytes) of the lowest mapping */
+  unsigned long long ino;
+  unsigned int dev;          /* the kernel's dev_t: major << 20 | minor */
+  unsigned int flags;        /* vm_flags of the lowest mapping (read 1, write 2, exec 4, shared 8) */
+  char name[DW_FILE_NAME_LEN];  /* the file's last path component, or [stack] / [heap] / "" */
+};
+
+/* Everything needed to tell later where a dying process was: captured in the dying thread's
+ * own context, while its registers and memory are there. */
+struct dw_last_words {
+  unsigned long long boot_ns;  /* same first two fields as dw_event */
+  unsigned int kind;           /* DW_EVENT_LAST_WORDS */
+  unsigned int tgid;
+  unsigned int tid;
+  unsigned int trigger;        /* enum dw_last_words_trigger */
+  int sig;
+  int code;                    /* si_code */
+  int exit_code;               /* DW_LW_EXIT_CALL: exit_group's argument */
+  unsigned int threads;
+  unsigned long long fault_addr;
+  char comm[DW_COMM_LEN];      /* the thread's name */
+  unsigned long long regs[DW_REGS];
+  unsigned long long rss_kib;
+  unsigned long long hwm_kib;
+  unsigned long long core_limit;  /* RLIMIT_CORE soft limit; ~0 = unlimited */
+  unsigned int open_fds;          /* ~0 = not counted */
+  unsigned int fd_mode;           /* i_mode of the file the syscall's first argument names; 0 none */
+  char fd_name[DW_FILE_NAME_LEN];
+  unsigned int fault_mapping_found;
+  unsigned int files;             /* valid entries in file[] */
+  unsigned int files_not_kept;    /* mapped files beyond DW_FILES */
+  unsigned int stack_len;         /* valid bytes in stack[] */
+  unsigned long long stack_end;   /* end of the mapping holding the stack pointer; 0 unknown */
+  struct dw_mapping fault_mapping;
+  struct dw_mapping file[DW_FILES];
+  unsigned char stack[DW_STACK_LEN];
 };
 
 #endif

@@ -1,0 +1,115 @@
+#include "deathwatch/death_scene.h"
+
+#include <dirent.h>
+#include <sys/uio.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+
+#include "deathwatch/procfs.h"
+#include "deathwatch/ptrace_calls.h"
+#include "deathwatch/signals.h"
+
+namespace deathwatch {
+
+namespace {
+
+std::optional<long long> kib_value(std::string_view status_text, std::string_view key) {
+  auto v = status_value(status_text, key);
+  if (!v) return std::nullopt;
+  return std::strtoll(std::string(*v).c_str(), nullptr, 10);
+}
+
+int count_entries(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return -1;
+  int n = 0;
+  while (struct dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(d);
+  return n;
+}
+
+}  // namespace
+
+void fill_scene_status(DeathScene& scene, std::string_view status_text) {
+  scene.vm_rss_kib = kib_value(status_text, "VmRSS");
+  scene.vm_hwm_kib = kib_value(status_text, "VmHWM");
+  if (auto t = kib_value(status_text, "Threads")) scene.threads = static_cast<int>(*t);
+}
+
+std::optional<long long> parse_core_limit(std::string_view limits_text) {
+  for (std::string_view line : split_lines(limits_text)) {
+    if (line.substr(0, 19) != "Max core file size ") continue;
+    std::string rest(line.substr(19));
+    const auto start = rest.find_first_not_of(' ');
+    if (start == std::string::npos) return std::nullopt;
+    if (rest.compare(start, 9, "unlimited") == 0) return -1;
+    return std::strtoll(rest.c_str() + start, nullptr, 10);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> mapping_end(std::string_view maps, std::uint64_t address) {
+  for (std::string_view line : split_lines(maps)) {
+    std::uint64_t start = 0, end = 0;
+    if (std::sscanf(std::string(line.substr(0, 40)).c_str(), "%" SCNx64 "-%" SCNx64, &start, &end) != 2) continue;
+    if (address >= start && address < end) return end;
+  }
+  return std::nullopt;
+}
+
+DeathScene capture_stopped_thread(pid_t tgid, pid_t tid, DeathTrigger trigger, const siginfo_t* info,
+                                  std::optional<int> exit_code) {
+  DeathScene scene;
+  scene.time = WallClock::now();
+  scene.pid = tgid;
+  scene.tid = tid;
+  scene.trigger = trigger;
+  scene.exit_code = exit_code;
+  scene.captured_by = trigger == DeathTrigger::ExitCall ? "ptrace PTRACE_EVENT_EXIT" : "ptrace signal-delivery stop";
+  if (info) {
+    scene.signo = info->si_signo;
+    scene.si_code = info->si_code;
+    if (classify_origin(info->si_signo, info->si_code) == SignalOrigin::Fault)
+      scene.fault_address = reinterpret_cast<std::uintptr_t>(info->si_addr);
+  }
+  const std::string proc = "/proc/" + std::to_string(tgid);
+  const std::string task = proc + "/task/" + std::to_string(tid);
+  if (auto comm = read_text_file(task + "/comm", 64)) {
+    scene.thread_name = *comm;
+    while (!scene.thread_name.empty() && scene.thread_name.back() == '\n') scene.thread_name.pop_back();
+  }
+  if (auto maps = read_text_file(proc + "/maps", 4 << 20)) scene.maps = std::move(*maps);
+  else scene.notes.push_back("address space unreadable: " + maps.error().describe());
+
+  if (auto regs = ptrace_getregs(tid)) {
+    UserRegs r{};
+    for (std::size_t i = 0; i < kUserRegCount; ++i) r[i] = (*regs)[i];
+    scene.regs = r;
+    // The top of the stack, up to the end of its mapping: the unwinder needs nothing else.
+    const std::uint64_t sp = r[kRsp];
+    std::size_t want = kStackCopyBytes;
+    if (auto end = mapping_end(scene.maps, sp); end && *end - sp < want) want = *end - sp;
+    scene.stack.resize(want);
+    struct iovec local{scene.stack.data(), want};
+    struct iovec remote{reinterpret_cast<void*>(sp), want};
+    const ssize_t got = want ? ::process_vm_readv(tid, &local, 1, &remote, 1, 0) : 0;
+    scene.stack.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+    scene.stack_address = sp;
+    if (got < 0) scene.notes.push_back("stack unreadable: " + SysError::from_errno("process_vm_readv").describe());
+    // What the syscall's first argument names, when it is a descriptor.
+    if (static_cast<std::int64_t>(r[kOrigRax]) >= 0 && r[kRdi] < (1u << 20))
+      scene.fd_target = read_link(proc + "/fd/" + std::to_string(r[kRdi]));
+  } else {
+    scene.notes.push_back("registers unreadable: " + regs.error().describe());
+  }
+  if (auto status = read_text_file(proc + "/status")) fill_scene_status(scene, *status);
+  if (int fds = count_entries(proc + "/fd"); fds >= 0) scene.open_fds = fds;
+  if (auto limits = read_text_file(proc + "/limits")) scene.core_limit = parse_core_limit(*limits);
+  scene.cwd = read_link(proc + "/cwd");
+  return scene;
+}
+
+}  // namespace deathwatch

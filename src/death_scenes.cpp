@@ -1,0 +1,71 @@
+#include "deathwatch/death_scenes.h"
+
+#include <signal.h>
+
+namespace deathwatch {
+
+void DeathScenes::add(DeathCaptured captured) {
+  if (policy_ == LastWordsPolicy::Never) return;
+  auto it = scenes_.find(captured.scene.pid);
+  if (it == scenes_.end()) {
+    const pid_t pid = captured.scene.pid;
+    scenes_.emplace(pid, std::move(captured));
+  } else if (captured.initiator && !it->second.initiator) {
+    it->second = std::move(captured);
+  }
+}
+
+void DeathScenes::set_java(pid_t pid, std::optional<JavaLastWords> java, std::optional<std::string> note) {
+  java_[pid] = Java{std::move(java), std::move(note)};
+}
+
+std::optional<LastWords> DeathScenes::take(pid_t pid, const Outcome& outcome) {
+  std::optional<DeathCaptured> scene;
+  if (auto it = scenes_.find(pid); it != scenes_.end()) {
+    scene = std::move(it->second);
+    scenes_.erase(it);
+  }
+  std::optional<Java> java;
+  if (auto it = java_.find(pid); it != java_.end()) {
+    java = std::move(it->second);
+    java_.erase(it);
+  }
+  const bool wanted = policy_ == LastWordsPolicy::Always ||
+                      (policy_ == LastWordsPolicy::Abnormal && !outcome.is_normal());
+  if (!wanted || (!scene && !java)) return std::nullopt;
+  LastWords lw;
+  if (scene && reader_) lw = reader_->read(scene->scene, outcome);
+  auto add_note = [&lw](const std::string& n) { lw.note = lw.note ? *lw.note + "; " + n : n; };
+  if (!scene) add_note("no native capture at the moment of death");
+  if (java) {
+    lw.java = std::move(java->stack);
+    if (java->note) add_note(*java->note);
+    if (lw.captured_by.empty()) lw.captured_by = "jvm agent";
+  }
+  return lw;
+}
+
+void tell_cause_with_last_words(Cause& cause, const Outcome& outcome, const LastWords& lw) {
+  if (lw.java && !lw.java->reason.empty()) {
+    if (cause.category == CauseCategory::Exit && lw.java->reason.find("called from") != std::string::npos) {
+      cause.evidence.push_back(cause.summary);
+      cause.summary = lw.java->reason;
+    } else {
+      cause.evidence.push_back("JVM: " + lw.java->reason);
+    }
+    return;
+  }
+  if (lw.backtrace.empty()) return;
+  const StackFrame* own = first_own_frame(lw.backtrace);
+  if (cause.category == CauseCategory::Exit && outcome.kind == OutcomeKind::Exited &&
+      cause.summary.rfind("exited by itself", 0) == 0 && own) {
+    cause.summary += ": exit() called from " + describe_frame(*own);
+  } else if (cause.category == CauseCategory::Crash) {
+    cause.summary += " in " + describe_frame(lw.backtrace.front());
+    if (own && own != &lw.backtrace.front()) cause.summary += ", called from " + describe_frame(*own);
+  } else if (outcome.signal == SIGABRT && cause.summary.rfind("aborted", 0) == 0 && own) {
+    cause.summary += "; abort() called from " + describe_frame(*own);
+  }
+}
+
+}  // namespace deathwatch
