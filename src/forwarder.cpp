@@ -49,3 +49,13 @@ std::optional<SignalForwarder::Clock::time_point> SignalForwarder::next_due() co
 }
 
 }  // namespace deathwatch
+
+namespace deathwatch {
+
+bool SignalForwarder::awaiting_delivery(int signo) const {
+  for (const auto& f : sent_)
+    if (f.signo == signo) return true;
+  return false;
+}
+
+}  // namespace deathwatch

@@ -95,7 +95,9 @@ void Recorder::record(const Observation& observation) {
 }
 
 void Recorder::on_signal(const SignalSeen& seen) {
-  if (seen.sender && seen.sender->pid == watcher_ && probe_signals_.erase({seen.pid, seen.signo})) return;
+  if (seen.sender && seen.sender->pid == watcher_ && probe_signals_.count({seen.pid, seen.signo}) &&
+      !forwarder_.awaiting_delivery(seen.signo))
+    return;
   SignalRecord record;
   record.time = record.last_time = seen.time;
   record.pid = seen.pid;
@@ -282,6 +284,7 @@ void Recorder::descendant_died(pid_t pid, const Outcome& outcome, WallTime when)
   }
   if (oom && oom_probe_) oom_probe_->describe_cgroup(*oom, pid, watcher_);
   std::optional<LastWords> last_words = scenes_.take(pid, outcome);
+  std::erase_if(probe_signals_, [pid](const auto& p) { return p.first == pid; });
   if (tree_.on_exit(pid, outcome, when, certificate_.signals, std::move(oom), std::move(last_words))) dirty_ = true;
   signalled_pids_.erase(pid);
 }

@@ -279,6 +279,8 @@ void Supervisor::on_plain_wait_status(const Reaped& reaped) {
 
 void Supervisor::observe(const Observation& observation) {
   if (!lifecycle(observation)) return;
+  if (const auto* exec = std::get_if<ProcessExeced>(&observation)) maybe_attach_jvm(*exec);
+  if (const auto* ended = std::get_if<ProcessEnded>(&observation)) collect_java_last_words(*ended);
   // Recorded signals are on disk in the event log at once; the certificate follows from the
   // event loop as the pacer allows, never as a full rewrite while a tracee waits in a stop.
   recorder_.record(observation);

@@ -37,6 +37,8 @@ class SignalForwarder {
   void target_received(int signo, pid_t sender_pid);
   // The target received `signo` from deathwatch: whose forward it was, if any.
   std::optional<Sender> claim(int signo);
+  // Whether a forward of `signo` was sent and its delivery not yet seen.
+  bool awaiting_delivery(int signo) const;
   // Sends the forwards that are due. `on_sent` is told of each one sent.
   void send_due(Clock::time_point now, const SendFn& send, const PendingFn& pending,
                 const std::function<void(int signo, const Sender& from)>& on_sent);

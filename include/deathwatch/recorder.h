@@ -68,8 +68,9 @@ class Recorder {
   void set_java_last_words(pid_t pid, std::optional<JavaLastWords> java, std::optional<std::string> note) {
     scenes_.set_java(pid, std::move(java), std::move(note));
   }
-  // deathwatch itself will send `signo` to `pid` (the JVM attach's SIGQUIT): that one copy
-  // is deathwatch's own probe, not an event in the process's life, and is not recorded.
+  // deathwatch itself may send `signo` to `pid` (the JVM attach's SIGQUIT): such a copy,
+  // unless it is a forward, is deathwatch's own probe, not an event in the process's life,
+  // and is not recorded. Until `pid` ends.
   void expect_probe_signal(pid_t pid, int signo) { probe_signals_.insert({pid, signo}); }
 
   // Folds one observation into the model.

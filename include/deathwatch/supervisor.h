@@ -14,9 +14,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "deathwatch/cli.h"
 #include "deathwatch/forwarder.h"
+#include "deathwatch/jvm_agent.h"
 #include "deathwatch/kernel_backend.h"
 #include "deathwatch/last_words_reader.h"
 #include "deathwatch/launch.h"
@@ -84,6 +86,10 @@ class Supervisor : public Observer {
   void write_certificate();
   void warn(const std::string& message);
   void finish();
+  // Java last words (supervisor_jvm.cpp): an agent for each JVM the watch sees exec, read
+  // back when it ends.
+  void maybe_attach_jvm(const ProcessExeced& exec);
+  void collect_java_last_words(const ProcessEnded& ended);
 
   Options options_;
   SignalSnapshot original_signals_;
@@ -91,6 +97,7 @@ class Supervisor : public Observer {
   Outputs outputs_;
   ProcfsLookup lookup_;
   LibdwLastWordsReader last_words_reader_;
+  std::unordered_map<pid_t, std::unique_ptr<JvmAgentSession>> jvm_sessions_;
   SignalForwarder forwarder_;
   Recorder recorder_;
   ScopedFd signal_fd_;
