@@ -81,7 +81,9 @@ DeathScene capture_stopped_thread(pid_t tgid, pid_t tid, DeathTrigger trigger, c
     scene.thread_name = *comm;
     while (!scene.thread_name.empty() && scene.thread_name.back() == '\n') scene.thread_name.pop_back();
   }
-  if (auto maps = read_text_file(proc + "/maps", 4 << 20)) scene.maps = std::move(*maps);
+  // The capturing thread's view: once the leader has passed exit_mm (a multi-threaded
+  // process's group exit), /proc/PID/maps reads empty while this thread still has the mm.
+  if (auto maps = read_text_file(task + "/maps", 4 << 20)) scene.maps = std::move(*maps);
   else scene.notes.push_back("address space unreadable: " + maps.error().describe());
 
   if (auto regs = ptrace_getregs(tid)) {
@@ -101,14 +103,14 @@ DeathScene capture_stopped_thread(pid_t tgid, pid_t tid, DeathTrigger trigger, c
     if (got < 0) scene.notes.push_back("stack unreadable: " + SysError::from_errno("process_vm_readv").describe());
     // What the syscall's first argument names, when it is a descriptor.
     if (static_cast<std::int64_t>(r[kOrigRax]) >= 0 && r[kRdi] < (1u << 20))
-      scene.fd_target = read_link(proc + "/fd/" + std::to_string(r[kRdi]));
+      scene.fd_target = read_link(task + "/fd/" + std::to_string(r[kRdi]));
   } else {
     scene.notes.push_back("registers unreadable: " + regs.error().describe());
   }
-  if (auto status = read_text_file(proc + "/status")) fill_scene_status(scene, *status);
-  if (int fds = count_entries(proc + "/fd"); fds >= 0) scene.open_fds = fds;
-  if (auto limits = read_text_file(proc + "/limits")) scene.core_limit = parse_core_limit(*limits);
-  scene.cwd = read_link(proc + "/cwd");
+  if (auto status = read_text_file(task + "/status")) fill_scene_status(scene, *status);
+  if (int fds = count_entries(task + "/fd"); fds >= 0) scene.open_fds = fds;
+  if (auto limits = read_text_file(task + "/limits")) scene.core_limit = parse_core_limit(*limits);
+  scene.cwd = read_link(task + "/cwd");
   return scene;
 }
 

@@ -60,11 +60,11 @@ void tell_cause_with_last_words(Cause& cause, const Outcome& outcome, const Last
   if (cause.category == CauseCategory::Exit && outcome.kind == OutcomeKind::Exited &&
       cause.summary.rfind("exited by itself", 0) == 0 && own) {
     cause.summary += ": exit() called from " + describe_frame(*own);
+  } else if (outcome.signal == SIGABRT && cause.summary.rfind("aborted", 0) == 0) {
+    if (own) cause.summary += "; abort() called from " + describe_frame(*own);
   } else if (cause.category == CauseCategory::Crash) {
     cause.summary += " in " + describe_frame(lw.backtrace.front());
     if (own && own != &lw.backtrace.front()) cause.summary += ", called from " + describe_frame(*own);
-  } else if (outcome.signal == SIGABRT && cause.summary.rfind("aborted", 0) == 0 && own) {
-    cause.summary += "; abort() called from " + describe_frame(*own);
   }
 }
 

@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "deathwatch/kernel_backend.h"
+
+#include <spdlog/spdlog.h>
 #include "deathwatch/signals.h"
 #include "deathwatch_events.h"
 
@@ -62,7 +64,7 @@ DeathScene translate_last_words(const dw_last_words& e, MappedFileLocator& files
     scene.signo = e.sig;
     scene.si_code = e.code;
     if (e.fault_addr || classify_origin(e.sig, e.code) == SignalOrigin::Fault) scene.fault_address = e.fault_addr;
-    scene.captured_by = "ebpf tp_btf/signal_deliver";
+    scene.captured_by = "ebpf tp_btf/signal_deliver + sched_process_exit";
   }
   UserRegs regs{};
   for (std::size_t i = 0; i < kUserRegCount; ++i) regs[i] = e.regs[i];
@@ -81,7 +83,7 @@ DeathScene translate_last_words(const dw_last_words& e, MappedFileLocator& files
     const std::string name = bounded(m.name, sizeof m.name);
     if (auto path = files.locate(m.dev >> 20, m.dev & 0xfffff, m.ino, name))
       scene.maps += maps_line(m, *path);
-    else
+    else if (m.flags & 4)  // code: its frames need it (data files such as locales do not)
       unlocated.push_back(name);
   }
   if (e.fault_mapping_found) {
@@ -97,6 +99,8 @@ DeathScene translate_last_words(const dw_last_words& e, MappedFileLocator& files
   }
   if (e.files_not_kept)
     scene.notes.push_back(std::to_string(e.files_not_kept) + " more mapped files not captured");
+  spdlog::debug("last words of {}: {} mapped files ({} located), {} stack bytes", scene.pid, count,
+                count - unlocated.size(), stack_len);
   if (e.rss_kib) scene.vm_rss_kib = static_cast<long long>(e.rss_kib);
   if (e.hwm_kib) scene.vm_hwm_kib = static_cast<long long>(e.hwm_kib);
   scene.threads = static_cast<int>(e.threads);

@@ -235,15 +235,42 @@ LastWords describe_scene(const DeathScene& scene, const Outcome& outcome, const 
 
 // ---- The real reader: libdw ----
 
+#include <set>
+
 #include "deathwatch/unwind.h"
 
 namespace deathwatch {
+
+namespace {
+
+// The lines of the files that hold code: libdw takes the architecture from the first module
+// it is given, and a JVM's lowest file mapping is its class-data archive, not an ELF file.
+std::string code_files_only(const std::string& maps) {
+  std::set<std::string> code;
+  auto path_of = [](std::string_view line) -> std::string {
+    const auto slash = line.find(" /");
+    return slash == std::string_view::npos ? "" : std::string(line.substr(slash + 1));
+  };
+  for (std::string_view line : split_lines(maps)) {
+    const auto space = line.find(' ');
+    if (space != std::string_view::npos && line.size() > space + 3 && line[space + 3] == 'x') {
+      if (auto p = path_of(line); !p.empty()) code.insert(p);
+    }
+  }
+  std::string out;
+  for (std::string_view line : split_lines(maps))
+    if (auto p = path_of(line); !p.empty() && code.count(p)) out.append(line).push_back('\n');
+  return out;
+}
+
+}  // namespace
 
 LastWords LibdwLastWordsReader::read(const DeathScene& scene, const Outcome& outcome) {
   auto pattern = read_text_file("/proc/sys/kernel/core_pattern", 256);
   LastWords lw = describe_scene(scene, outcome, pattern ? *pattern : std::string("core"));
   if (!scene.regs) return lw;
-  Backtrace bt = unwind(scene.pid, scene.tid, *scene.regs, scene.stack_address, scene.stack, scene.maps, UnwindLimits{});
+  Backtrace bt = unwind(scene.pid, scene.tid, *scene.regs, scene.stack_address, scene.stack,
+                        code_files_only(scene.maps), UnwindLimits{});
   lw.backtrace = std::move(bt.frames);
   if (bt.note) lw.note = lw.note ? *lw.note + "; " + *bt.note : *bt.note;
   return lw;

@@ -1,6 +1,8 @@
 // The certificate's `last_words` object (schema in README.md): absent facts are null.
 #include "deathwatch/certificate.h"
 
+#include <cstdio>
+
 namespace deathwatch {
 
 namespace {
@@ -12,9 +14,17 @@ json or_null(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+// Addresses as the certificate writes them elsewhere (signals[].fault_address): hex text.
+json hex_or_null(const std::optional<std::uint64_t>& v) {
+  if (!v) return nullptr;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(*v));
+  return buf;
+}
+
 json frame_json(const StackFrame& f) {
-  return json{{"function", or_null(f.function)}, {"module", or_null(f.module)}, {"offset", or_null(f.offset)},
-              {"file", or_null(f.file)},         {"line", or_null(f.line)},     {"address", f.address}};
+  return json{{"function", or_null(f.function)}, {"module", or_null(f.module)}, {"offset", hex_or_null(f.offset)},
+              {"file", or_null(f.file)},         {"line", or_null(f.line)},     {"address", hex_or_null(f.address)}};
 }
 
 }  // namespace
@@ -33,10 +43,10 @@ json to_json(const LastWords& lw) {
   if (lw.java) java = json{{"thread", lw.java->thread}, {"stack", lw.java->stack}, {"reason", lw.java->reason}};
   return json{{"thread", thread},
               {"backtrace", backtrace},
-              {"fault_address", or_null(lw.fault_address)},
+              {"fault_address", hex_or_null(lw.fault_address)},
               {"fault_meaning", or_null(lw.fault_meaning)},
               {"fault_mapping", or_null(lw.fault_mapping)},
-              {"instruction_pointer", or_null(lw.instruction_pointer)},
+              {"instruction_pointer", hex_or_null(lw.instruction_pointer)},
               {"syscall", syscall},
               {"vm_rss_kib", or_null(lw.vm_rss_kib)},
               {"vm_hwm_kib", or_null(lw.vm_hwm_kib)},

@@ -1,5 +1,7 @@
 #include "deathwatch/report.h"
 
+#include "deathwatch/last_words_reader.h"
+
 #include <cmath>
 #include <cstdio>
 
@@ -83,6 +85,30 @@ std::string sender_brief(const SignalRecord& r) {
 
 // Only what is known: an attached process's usage is reported to its parent, not to us, and
 // an unknown value must never read as zero.
+// Where it was when it died: the Java caller, the thread, the top frames, the syscall.
+std::string last_words_lines(const LastWords& lw) {
+  constexpr std::size_t kFramesShown = 6;
+  std::string out;
+  std::string head = "  last words:";
+  if (lw.thread_name || lw.tid)
+    head += " thread " + printable(lw.thread_name.value_or("?")) + " (tid " + (lw.tid ? std::to_string(*lw.tid) : "?") + ")";
+  out += head + "\n";
+  if (lw.java) {
+    out += "    java: " + printable(lw.java->reason) + "\n";
+    for (std::size_t i = 0; i < lw.java->stack.size() && i < kFramesShown; ++i)
+      out += "      at " + printable(lw.java->stack[i]) + "\n";
+  }
+  if (lw.fault_meaning) out += "    fault: " + printable(*lw.fault_meaning) + (lw.fault_mapping ? " (" + printable(*lw.fault_mapping) + ")" : "") + "\n";
+  if (lw.syscall)
+    out += "    in syscall " + lw.syscall->name + (lw.syscall->detail ? " (" + printable(*lw.syscall->detail) + ")" : "") + "\n";
+  for (std::size_t i = 0; i < lw.backtrace.size() && i < kFramesShown; ++i)
+    out += "    #" + std::to_string(i) + " " + printable(describe_frame(lw.backtrace[i])) + "\n";
+  if (lw.backtrace.size() > kFramesShown)
+    out += "    (" + std::to_string(lw.backtrace.size() - kFramesShown) + " more frames in the certificate)\n";
+  if (lw.core && lw.core->dumped) out += "    core dumped: " + printable(lw.core->where.value_or("?")) + "\n";
+  return out;
+}
+
 std::string resources_line(const Resources& r) {
   if (!r.max_rss_kib && !r.user_cpu_s && !r.sys_cpu_s) return "";
   char buf[160];
@@ -172,6 +198,7 @@ std::string render_report(const Certificate& c, Colour colour) {
                printable(d.cause.summary) + "\n";
     }
   }
+  if (c.last_words) out += last_words_lines(*c.last_words);
   out += resources_line(c.resources);
   for (const auto& w : c.watcher.warnings) out += "  " + s.red("warning: ") + printable(w) + "\n";
   return out;

@@ -236,7 +236,10 @@ void Supervisor::check_exec_report() {
   if (!err) {
     // The tracer reports the exec itself in ptrace mode; the kernel's first exec event came
     // before this confirmation and was set aside.
-    if (mode_ != Mode::Ptrace) recorder_.record(ProcessExeced{target_, std::nullopt, std::nullopt});
+    if (mode_ != Mode::Ptrace) {
+      recorder_.record(ProcessExeced{target_, std::nullopt, std::nullopt});
+      maybe_attach_jvm(ProcessExeced{target_, std::nullopt, std::nullopt});
+    }
     exec_confirmed_ = true;
     return;
   }

@@ -46,6 +46,23 @@ struct {
   __type(value, u8);
 } last_words_taken SEC(".maps");
 
+// A fatal signal seen delivered, waiting for its thread's exit to be captured: at
+// signal_deliver the sighand lock is held with interrupts off, and the VMA iterator yields
+// nothing there; at sched_process_exit (6.16+) the thread still has its user registers (those
+// of its entry into the kernel) and its memory, and the iterator works.
+struct pending_death {
+  u32 tid;
+  int sig;
+  int code;
+  u64 fault_addr;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, u32);  // tgid
+  __type(value, struct pending_death);
+} last_words_pending SEC(".maps");
+
 // Open-coded VMA iterator (kernel 6.7+): the dying process's mappings, read now, because
 // user space may only look after the mm is gone.
 extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma* it, struct task_struct* task, u64 addr) __ksym;
@@ -319,6 +336,7 @@ static __always_inline void read_mappings(struct dw_last_words* e, struct task_s
     u32 n = e->files;
     if (n > 0 && n <= DW_FILES && e->file[(n - 1) & (DW_FILES - 1)].ino == ino) {
       e->file[(n - 1) & (DW_FILES - 1)].end = end;  // another part of the same file
+      e->file[(n - 1) & (DW_FILES - 1)].flags |= (u32)(vma->vm_flags & 0xf);
       continue;
     }
     if (n >= DW_FILES) {
@@ -379,11 +397,15 @@ static __always_inline void describe_fd_argument(struct dw_last_words* e, struct
   bpf_probe_read_kernel_str(e->fd_name, sizeof e->fd_name, BPF_CORE_READ(f, f_path.dentry, d_name.name));
 }
 
-static __always_inline void capture_last_words(struct task_struct* task, u32 trigger, int sig,
-                                               struct kernel_siginfo* info, int exit_code) {
-  u32 tgid = task->tgid;
+// Claims the process's last words for the calling hook: false when another thread has them.
+static __always_inline bool claim_last_words(u32 tgid) {
   u8 one = 1;
-  if (bpf_map_update_elem(&last_words_taken, &tgid, &one, BPF_NOEXIST) != 0) return;  // taken
+  return bpf_map_update_elem(&last_words_taken, &tgid, &one, BPF_NOEXIST) == 0;
+}
+
+static __always_inline void capture_last_words(struct task_struct* task, u32 trigger, int sig, int code,
+                                               u64 fault_addr, int exit_code) {
+  u32 tgid = task->tgid;
   struct dw_last_words* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count_drop();
@@ -396,13 +418,8 @@ static __always_inline void capture_last_words(struct task_struct* task, u32 tri
   e->trigger = trigger;
   e->sig = sig;
   e->exit_code = exit_code;
-  e->code = 0;
-  e->fault_addr = 0;
-  if (info) {
-    e->code = BPF_CORE_READ(info, si_code);
-    if (e->code > 0 && e->code != SI_KERNEL_CODE && (sig == 11 || sig == 7 || sig == 4 || sig == 8 || sig == 5))
-      e->fault_addr = (u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
-  }
+  e->code = code;
+  e->fault_addr = fault_addr;
   bpf_get_current_comm(e->comm, sizeof e->comm);
   e->threads = BPF_CORE_READ(task, signal, nr_threads);
   e->core_limit = BPF_CORE_READ(task, signal, rlim[4].rlim_cur);  // RLIMIT_CORE
@@ -445,14 +462,24 @@ static __always_inline bool fatal_by_default(int sig) {
 }
 
 // A signal is being delivered; with the default action of a terminating signal it ends the
-// process now (SIGKILL comes here too, for every thread of a group being killed).
+// process now (SIGKILL comes here too, for every thread of a group being killed). Noted here,
+// captured at the thread's exit (on_process_exit_capturing).
 SEC("tp_btf/signal_deliver")
 int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo* info, struct k_sigaction* ka) {
   struct task_struct* task = bpf_get_current_task_btf();
   if (!is_watched(task->tgid)) return 0;
   if (!fatal_by_default(sig)) return 0;
   if (ka && BPF_CORE_READ(ka, sa.sa_handler) != 0) return 0;  // handled or ignored: lives on
-  capture_last_words(task, DW_LW_FATAL_SIGNAL, sig, (unsigned long)info > 1 ? info : NULL, 0);
+  u32 tgid = task->tgid;
+  if (!claim_last_words(tgid)) return 0;  // another thread began the death
+  struct pending_death pending = {.tid = task->pid, .sig = sig};
+  if ((unsigned long)info > 1) {
+    pending.code = BPF_CORE_READ(info, si_code);
+    if (pending.code > 0 && pending.code != SI_KERNEL_CODE &&
+        (sig == 11 || sig == 7 || sig == 4 || sig == 8 || sig == 5))
+      pending.fault_addr = (u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
+  }
+  bpf_map_update_elem(&last_words_pending, &tgid, &pending, BPF_ANY);
   return 0;
 }
 
@@ -464,6 +491,7 @@ static __always_inline void process_exit(struct task_struct* p) {
   if (BPF_CORE_READ(p, signal, live.counter) != 0) return;  // other threads live on
   bpf_map_delete_elem(&watched, &tgid);
   bpf_map_delete_elem(&last_words_taken, &tgid);
+  bpf_map_delete_elem(&last_words_pending, &tgid);
   struct dw_event* e = new_event(DW_EVENT_EXIT, p);
   if (!e) return;
   e->exit_code = p->exit_code;
@@ -484,13 +512,23 @@ int BPF_PROG(on_process_exit, struct task_struct* p) {
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit_capturing, struct task_struct* p, bool group_dead) {
   struct task_struct* task = bpf_get_current_task_btf();
-  if (task == p && is_watched(p->tgid) && p->mm) {
-    struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
-    long nr = regs ? BPF_CORE_READ(regs, orig_ax) : -1;
-    if (nr == 231 /* exit_group */ || (nr == 60 /* exit */ && group_dead)) {
-      int code = (int)(BPF_CORE_READ(regs, di) & 0xff);
-      if (code != 0 || last_words == DW_LAST_WORDS_ALWAYS)
-        capture_last_words(task, DW_LW_EXIT_CALL, 0, NULL, code);
+  u32 tgid = p->tgid;
+  if (task == p && is_watched(tgid) && p->mm) {
+    struct pending_death* pending = bpf_map_lookup_elem(&last_words_pending, &tgid);
+    if (pending) {
+      // The thread a fatal signal was delivered to: the others wait for it.
+      if (pending->tid == (u32)p->pid) {
+        capture_last_words(task, DW_LW_FATAL_SIGNAL, pending->sig, pending->code, pending->fault_addr, 0);
+        bpf_map_delete_elem(&last_words_pending, &tgid);
+      }
+    } else {
+      struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+      long nr = regs ? BPF_CORE_READ(regs, orig_ax) : -1;
+      if (nr == 231 /* exit_group */ || (nr == 60 /* exit */ && group_dead)) {
+        int code = (int)(BPF_CORE_READ(regs, di) & 0xff);
+        if ((code != 0 || last_words == DW_LAST_WORDS_ALWAYS) && claim_last_words(tgid))
+          capture_last_words(task, DW_LW_EXIT_CALL, 0, 0, 0, code);
+      }
     }
   }
   process_exit(p);

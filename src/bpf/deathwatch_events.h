@@ -93,7 +93,7 @@ struct dw_mapping {
   unsigned long long pgoff;  /* file offset (bytes) of the lowest mapping */
   unsigned long long ino;
   unsigned int dev;          /* the kernel's dev_t: major << 20 | minor */
-  unsigned int flags;        /* vm_flags of the lowest mapping (read 1, write 2, exec 4, shared 8) */
+  unsigned int flags;        /* vm_flags of its mappings, or'ed (read 1, write 2, exec 4, shared 8) */
   char name[DW_FILE_NAME_LEN];  /* the file's last path component, or [stack] / [heap] / "" */
 };
 
