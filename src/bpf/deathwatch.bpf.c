@@ -39,9 +39,12 @@ struct {
 
 // Processes whose last words are taken: the first capture wins (the thread that began the
 // death), the others (threads the group exit takes down) are not captured.
+// Not preallocated: entries exist only while a process dies, and a preallocated table is
+// charged to deathwatch's memory cgroup (which may be the target's, with a small limit).
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, u32);   // tgid
   __type(value, u8);
 } last_words_taken SEC(".maps");
@@ -59,6 +62,7 @@ struct pending_death {
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, u32);  // tgid
   __type(value, struct pending_death);
 } last_words_pending SEC(".maps");
