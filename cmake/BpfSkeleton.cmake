@@ -29,7 +29,7 @@ else()
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86
             -I${bpf_dir} -I${CMAKE_SOURCE_DIR}/src/bpf -c ${bpf_src} -o ${bpf_dir}/deathwatch.bpf.o
     COMMAND ${BPF_STRIP} -g ${bpf_dir}/deathwatch.bpf.o
-    DEPENDS ${bpf_src} ${CMAKE_SOURCE_DIR}/src/bpf/deathwatch_events.h ${bpf_dir}/vmlinux.h
+    DEPENDS ${bpf_src} ${CMAKE_SOURCE_DIR}/src/bpf/deathwatch_events.h ${CMAKE_SOURCE_DIR}/src/bpf/last_words.bpf.h ${bpf_dir}/vmlinux.h
     COMMENT "eBPF object deathwatch.bpf.o")
   add_custom_command(OUTPUT ${bpf_dir}/deathwatch.skel.h
     COMMAND ${BPFTOOL} gen skeleton ${bpf_dir}/deathwatch.bpf.o > ${bpf_dir}/deathwatch.skel.h

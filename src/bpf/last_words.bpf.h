@@ -1,0 +1,213 @@
+// The kernel side of last words (included by deathwatch.bpf.c, after its maps and helpers):
+// what is kept of a dying process, captured in the dying thread's own context while its
+// registers and memory are still there. The programs that call it are in deathwatch.bpf.c.
+#pragma once
+
+// Processes whose last words are taken: the first capture wins (the thread that began the
+// death), the others (threads the group exit takes down) are not captured.
+// Not preallocated: entries exist only while a process dies, and a preallocated table is
+// charged to deathwatch's memory cgroup (which may be the target's, with a small limit).
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, u32);   // tgid
+  __type(value, u8);
+} last_words_taken SEC(".maps");
+
+// A fatal signal seen delivered, waiting for its thread's exit to be captured: at
+// signal_deliver the sighand lock is held with interrupts off, and the VMA iterator yields
+// nothing there; at sched_process_exit (6.16+) the thread still has its user registers (those
+// of its entry into the kernel) and its memory, and the iterator works.
+struct pending_death {
+  u32 tid;
+  int sig;
+  int code;
+  u64 fault_addr;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, u32);  // tgid
+  __type(value, struct pending_death);
+} last_words_pending SEC(".maps");
+
+// Open-coded VMA iterator (kernel 6.7+): the dying process's mappings, read now, because
+// user space may only look after the mm is gone.
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma* it, struct task_struct* task, u64 addr) __ksym;
+extern struct vm_area_struct* bpf_iter_task_vma_next(struct bpf_iter_task_vma* it) __ksym;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma* it) __ksym;
+
+static __always_inline void describe_mapping(struct dw_mapping* m, struct vm_area_struct* vma,
+                                             struct mm_struct* mm) {
+  m->start = vma->vm_start;
+  m->end = vma->vm_end;
+  m->pgoff = (u64)vma->vm_pgoff << 12;
+  m->flags = (u32)(vma->vm_flags & 0xf);
+  struct file* f = vma->vm_file;
+  m->ino = 0;
+  m->dev = 0;
+  m->name[0] = 0;
+  if (f) {
+    struct inode* inode = BPF_CORE_READ(f, f_inode);
+    m->ino = BPF_CORE_READ(inode, i_ino);
+    m->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+    bpf_probe_read_kernel_str(m->name, sizeof m->name, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+  } else if (mm) {
+    unsigned long stack = BPF_CORE_READ(mm, start_stack);
+    unsigned long brk_start = BPF_CORE_READ(mm, start_brk), brk = BPF_CORE_READ(mm, brk);
+    if (stack >= m->start && stack <= m->end)
+      __builtin_memcpy(m->name, "[stack]", 8);
+    else if (m->start <= brk && m->end >= brk_start)
+      __builtin_memcpy(m->name, "[heap]", 7);
+  }
+}
+
+// The mapped files (each once: lowest start, highest end), the mapping holding the fault
+// address, and where the stack mapping ends (so the copy stops there). Everything the loop
+// carries lives in the event, not in registers: the verifier then sees each iteration as the
+// same state and the loop verifies in a few passes, whatever the number of mappings.
+static __always_inline void read_mappings(struct dw_last_words* e, struct task_struct* task,
+                                          struct mm_struct* mm) {
+  struct bpf_iter_task_vma it;
+  struct vm_area_struct* vma;
+  bpf_iter_task_vma_new(&it, task, 0);
+  while ((vma = bpf_iter_task_vma_next(&it))) {
+    u64 start = vma->vm_start, end = vma->vm_end;
+    if (e->stack_end == 0 && e->regs[19] >= start && e->regs[19] < end) e->stack_end = end;
+    if (!e->fault_mapping_found && e->fault_addr >= start && e->fault_addr < end) {
+      describe_mapping(&e->fault_mapping, vma, mm);
+      e->fault_mapping_found = 1;
+    }
+    struct file* f = vma->vm_file;
+    if (!f) continue;
+    u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
+    u32 n = e->files;
+    if (n > 0 && n <= DW_FILES && e->file[(n - 1) & (DW_FILES - 1)].ino == ino) {
+      e->file[(n - 1) & (DW_FILES - 1)].end = end;  // another part of the same file
+      e->file[(n - 1) & (DW_FILES - 1)].flags |= (u32)(vma->vm_flags & 0xf);
+      continue;
+    }
+    if (n >= DW_FILES) {
+      e->files_not_kept++;
+      continue;
+    }
+    describe_mapping(&e->file[n & (DW_FILES - 1)], vma, mm);
+    e->files = n + 1;
+  }
+  bpf_iter_task_vma_destroy(&it);
+}
+
+// The top of the stack, in chunks: a page that is not resident fails only its chunk's copy.
+static __always_inline void copy_stack(struct dw_last_words* e, u64 sp, u64 stack_end) {
+  u64 limit = stack_end > sp ? stack_end - sp : DW_STACK_LEN;
+  if (limit > DW_STACK_LEN) limit = DW_STACK_LEN;
+  u32 copied = 0;
+  for (u32 i = 0; i < DW_STACK_CHUNKS; i++) {
+    u32 off = i * DW_STACK_CHUNK;
+    if (off >= limit) break;
+    u32 len = limit - off >= DW_STACK_CHUNK ? DW_STACK_CHUNK : (u32)(limit - off);
+    if (len == DW_STACK_CHUNK) {
+      if (bpf_probe_read_user(&e->stack[off & (DW_STACK_LEN - 1)], DW_STACK_CHUNK, (void*)(sp + off)) != 0)
+        break;
+    } else {
+      len &= DW_STACK_CHUNK - 1;
+      if (len == 0 || off > DW_STACK_LEN - DW_STACK_CHUNK) break;
+      if (bpf_probe_read_user(&e->stack[off], len, (void*)(sp + off)) != 0) break;
+    }
+    copied = off + len;
+  }
+  e->stack_len = copied;
+}
+
+// Open descriptors: the bits set in the fd table's open_fds bitmap (up to 16384 fds).
+static __always_inline u32 count_open_fds(struct fdtable* fdt) {
+  u32 max = BPF_CORE_READ(fdt, max_fds);
+  if (max > 16384) return ~0U;
+  unsigned long* bits = BPF_CORE_READ(fdt, open_fds);
+  u32 count = 0;
+  for (u32 w = 0; w < 256; w++) {
+    if (w * 64 >= max) break;
+    u64 word = 0;
+    if (bpf_probe_read_kernel(&word, sizeof word, &bits[w]) != 0) return ~0U;
+    count += __builtin_popcountll(word);
+  }
+  return count;
+}
+
+// What the interrupted syscall's first argument names, when it is a file descriptor.
+static __always_inline void describe_fd_argument(struct dw_last_words* e, struct fdtable* fdt) {
+  u64 fd = e->regs[14];  // di
+  if (fd >= BPF_CORE_READ(fdt, max_fds)) return;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* f = NULL;
+  if (bpf_probe_read_kernel(&f, sizeof f, &fds[fd & 0xffff]) != 0 || !f) return;
+  e->fd_mode = BPF_CORE_READ(f, f_inode, i_mode);
+  bpf_probe_read_kernel_str(e->fd_name, sizeof e->fd_name, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+}
+
+// Claims the process's last words for the calling hook: false when another thread has them.
+static __always_inline bool claim_last_words(u32 tgid) {
+  u8 one = 1;
+  return bpf_map_update_elem(&last_words_taken, &tgid, &one, BPF_NOEXIST) == 0;
+}
+
+static __always_inline void capture_last_words(struct task_struct* task, u32 trigger, int sig, int code,
+                                               u64 fault_addr, int exit_code) {
+  u32 tgid = task->tgid;
+  struct dw_last_words* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count_drop();
+    return;
+  }
+  e->boot_ns = bpf_ktime_get_boot_ns();
+  e->kind = DW_EVENT_LAST_WORDS;
+  e->tgid = tgid;
+  e->tid = task->pid;
+  e->trigger = trigger;
+  e->sig = sig;
+  e->exit_code = exit_code;
+  e->code = code;
+  e->fault_addr = fault_addr;
+  bpf_get_current_comm(e->comm, sizeof e->comm);
+  e->threads = BPF_CORE_READ(task, signal, nr_threads);
+  e->core_limit = BPF_CORE_READ(task, signal, rlim[4].rlim_cur);  // RLIMIT_CORE
+  e->fault_mapping_found = 0;
+  e->files = e->files_not_kept = e->stack_len = 0;
+  e->fd_mode = 0;
+  e->fd_name[0] = 0;
+  e->open_fds = ~0U;
+  e->rss_kib = e->hwm_kib = 0;
+  __builtin_memset(e->regs, 0, sizeof e->regs);
+  struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
+  if (regs) bpf_probe_read_kernel(e->regs, sizeof e->regs, regs);
+  struct mm_struct* mm = task->mm;
+  if (mm) {
+    u64 rss = mm_counter_kib(mm, 0) + mm_counter_kib(mm, 1) + mm_counter_kib(mm, 3);
+    u64 hwm = (u64)BPF_CORE_READ(mm, hiwater_rss) * 4;
+    e->rss_kib = rss;
+    e->hwm_kib = hwm > rss ? hwm : rss;
+    e->stack_end = 0;
+    read_mappings(e, task, mm);
+    copy_stack(e, e->regs[19], e->stack_end);
+  }
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (fdt) {
+    e->open_fds = count_open_fds(fdt);
+    if ((long)e->regs[15] >= 0) describe_fd_argument(e, fdt);  // orig_ax: in a syscall
+  }
+  bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
+// Signals whose default action ends the process (all but the ignored and the stopping ones).
+static __always_inline bool fatal_by_default(int sig) {
+  switch (sig) {
+    case 17: case 18: case 23: case 28:  // CHLD CONT URG WINCH
+    case 19: case 20: case 21: case 22:  // STOP TSTP TTIN TTOU
+      return false;
+    default:
+      return sig >= 1 && sig <= 64;
+  }
+}
+
