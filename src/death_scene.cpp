@@ -1,12 +1,12 @@
 #include "deathwatch/death_scene.h"
 
-#include <dirent.h>
 #include <sys/uio.h>
 
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 
+#include "deathwatch/last_words_reader.h"
 #include "deathwatch/procfs.h"
 #include "deathwatch/ptrace_calls.h"
 #include "deathwatch/signals.h"
@@ -19,16 +19,6 @@ std::optional<long long> kib_value(std::string_view status_text, std::string_vie
   auto v = status_value(status_text, key);
   if (!v) return std::nullopt;
   return std::strtoll(std::string(*v).c_str(), nullptr, 10);
-}
-
-int count_entries(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return -1;
-  int n = 0;
-  while (struct dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') ++n;
-  ::closedir(d);
-  return n;
 }
 
 }  // namespace
@@ -61,7 +51,7 @@ std::optional<std::uint64_t> mapping_end(std::string_view maps, std::uint64_t ad
 }
 
 DeathScene capture_stopped_thread(pid_t tgid, pid_t tid, DeathTrigger trigger, const siginfo_t* info,
-                                  std::optional<int> exit_code) {
+                                  std::optional<int> exit_code, std::optional<UserRegs> known_regs) {
   DeathScene scene;
   scene.time = WallClock::now();
   scene.pid = tgid;
@@ -77,18 +67,15 @@ DeathScene capture_stopped_thread(pid_t tgid, pid_t tid, DeathTrigger trigger, c
   }
   const std::string proc = "/proc/" + std::to_string(tgid);
   const std::string task = proc + "/task/" + std::to_string(tid);
-  if (auto comm = read_text_file(task + "/comm", 64)) {
-    scene.thread_name = *comm;
-    while (!scene.thread_name.empty() && scene.thread_name.back() == '\n') scene.thread_name.pop_back();
-  }
+  scene.thread_name = read_thread_comm(tgid, tid).value_or("");
   // The capturing thread's view: once the leader has passed exit_mm (a multi-threaded
   // process's group exit), /proc/PID/maps reads empty while this thread still has the mm.
   if (auto maps = read_text_file(task + "/maps", 4 << 20)) scene.maps = std::move(*maps);
   else scene.notes.push_back("address space unreadable: " + maps.error().describe());
 
-  if (auto regs = ptrace_getregs(tid)) {
-    UserRegs r{};
-    for (std::size_t i = 0; i < kUserRegCount; ++i) r[i] = (*regs)[i];
+  Result<UserRegs> regs = known_regs ? Result<UserRegs>(*known_regs) : ptrace_getregs(tid);
+  if (regs) {
+    const UserRegs& r = *regs;
     scene.regs = r;
     // The top of the stack, up to the end of its mapping: the unwinder needs nothing else.
     const std::uint64_t sp = r[kRsp];
@@ -102,13 +89,13 @@ DeathScene capture_stopped_thread(pid_t tgid, pid_t tid, DeathTrigger trigger, c
     scene.stack_address = sp;
     if (got < 0) scene.notes.push_back("stack unreadable: " + SysError::from_errno("process_vm_readv").describe());
     // What the syscall's first argument names, when it is a descriptor.
-    if (static_cast<std::int64_t>(r[kOrigRax]) >= 0 && r[kRdi] < (1u << 20))
+    if (const auto nr = static_cast<std::int64_t>(r[kOrigRax]); nr >= 0 && syscall_takes_fd(nr) && r[kRdi] < (1u << 20))
       scene.fd_target = read_link(task + "/fd/" + std::to_string(r[kRdi]));
   } else {
     scene.notes.push_back("registers unreadable: " + regs.error().describe());
   }
   if (auto status = read_text_file(task + "/status")) fill_scene_status(scene, *status);
-  if (int fds = count_entries(task + "/fd"); fds >= 0) scene.open_fds = fds;
+  if (path_exists(task + "/fd")) scene.open_fds = static_cast<int>(list_numeric_entries(task + "/fd").size());
   if (auto limits = read_text_file(task + "/limits")) scene.core_limit = parse_core_limit(*limits);
   scene.cwd = read_link(task + "/cwd");
   return scene;

@@ -10,16 +10,20 @@ void DeathScenes::add(DeathCaptured captured) {
   if (it == scenes_.end()) {
     const pid_t pid = captured.scene.pid;
     scenes_.emplace(pid, std::move(captured));
-  } else if (captured.initiator && !it->second.initiator) {
-    it->second = std::move(captured);
+  } else if (captured.initiator || !it->second.initiator) {
+    // An initiator over a stand-in; a newer stand-in over an older one. The first initiator
+    // stays: a later one is a thread of a process already dying.
+    if (!it->second.initiator) it->second = std::move(captured);
   }
 }
+
+void DeathScenes::forget(pid_t pid) { scenes_.erase(pid); }
 
 void DeathScenes::set_java(pid_t pid, std::optional<JavaLastWords> java, std::optional<std::string> note) {
   java_[pid] = Java{std::move(java), std::move(note)};
 }
 
-std::optional<LastWords> DeathScenes::take(pid_t pid, const Outcome& outcome) {
+std::optional<LastWords> DeathScenes::take(pid_t pid, const Outcome& outcome, bool watched_process) {
   std::optional<DeathCaptured> scene;
   if (auto it = scenes_.find(pid); it != scenes_.end()) {
     scene = std::move(it->second);
@@ -34,8 +38,15 @@ std::optional<LastWords> DeathScenes::take(pid_t pid, const Outcome& outcome) {
                       (policy_ == LastWordsPolicy::Abnormal && !outcome.is_normal());
   if (!wanted || (!scene && !java)) return std::nullopt;
   LastWords lw;
-  if (scene && reader_) lw = reader_->read(scene->scene, outcome);
+  const bool unwind = watched_process || descendant_backtraces_ < kDescendantBacktraces;
+  if (scene && reader_) {
+    lw = reader_->read(scene->scene, outcome, unwind);
+    if (!watched_process && unwind) ++descendant_backtraces_;
+  }
   auto add_note = [&lw](const std::string& n) { lw.note = lw.note ? *lw.note + "; " + n : n; };
+  if (scene && !unwind)
+    add_note("backtrace not unwound: only the first " + std::to_string(kDescendantBacktraces) +
+             " abnormal descendants get one");
   if (!scene) add_note("no native capture at the moment of death");
   if (java) {
     lw.java = std::move(java->stack);

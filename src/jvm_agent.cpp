@@ -31,7 +31,7 @@ std::optional<std::string> agent_jar_path() {
   candidates.emplace_back(DEATHWATCH_AGENT_JAR_BUILD);
 #endif
   for (const auto& path : candidates)
-    if (exists(path)) return path;
+    if (path_exists(path)) return path;
   return std::nullopt;
 }
 

@@ -257,7 +257,7 @@ Status load_agent(pid_t pid, const std::string& jar, const std::string& options,
   if (argument.size() > 1024)  // AttachOperation::arg_length_max
     return SysError{"agent path and options exceed HotSpot's 1024-byte argument limit", 0};
 
-  if (!exists(socket_path)) {
+  if (!path_exists(socket_path)) {
     auto status = read_text_file(proc(pid, "status"));
     if (!status) return status.error();
     if (parse_disposition(*status, SIGQUIT) != Disposition::Handled)
@@ -295,7 +295,7 @@ Status load_agent(pid_t pid, const std::string& jar, const std::string& options,
       return error;
     }
     bool up = false, gone = false;
-    while (!(up = exists(socket_path)) && Clock::now() < deadline && !stop.stop_requested()) {
+    while (!(up = path_exists(socket_path)) && Clock::now() < deadline && !stop.stop_requested()) {
       if ((gone = !alive(pid))) break;
       std::this_thread::sleep_for(10ms);
     }

@@ -24,11 +24,6 @@ using namespace std::chrono_literals;
 
 inline std::string proc(pid_t pid, const char* leaf) { return "/proc/" + std::to_string(pid) + "/" + leaf; }
 
-inline bool exists(const std::string& path) {
-  struct stat st{};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 // Splits JAVA_TOOL_OPTIONS-style text at whitespace, dropping quote characters.
 inline std::vector<std::string> split_words(std::string_view text) {
   std::vector<std::string> words;
@@ -70,14 +65,8 @@ inline bool alive(pid_t pid) {
 
 inline std::vector<std::string> thread_names(pid_t pid) {
   std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(proc(pid, "task"), ec)) {
-    auto comm = read_text_file(entry.path().string() + "/comm", 64);
-    if (!comm) continue;
-    std::string name = *comm;
-    while (!name.empty() && name.back() == '\n') name.pop_back();
-    names.push_back(std::move(name));
-  }
+  for (pid_t tid : list_numeric_entries(proc(pid, "task")))
+    if (auto name = read_thread_comm(pid, tid)) names.push_back(std::move(*name));
   return names;
 }
 

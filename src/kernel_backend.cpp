@@ -175,6 +175,8 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
       bpf_program__set_autoload(state->skel->progs.on_signal_deliver, try_last_words);
       bpf_program__set_autoload(state->skel->progs.on_process_exit_capturing, try_last_words);
       bpf_program__set_autoload(state->skel->progs.on_process_exit, !try_last_words);
+      // Without captures their ring buffer is never written: the smallest one allowed.
+      if (!try_last_words) bpf_map__set_max_entries(state->skel->maps.last_words_events, 4096);
       err = deathwatch_bpf__load(state->skel.get());
       task_form = try_task_form;
       with_last_words = try_last_words;
@@ -189,32 +191,36 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
     return SysError{"eBPF attach", -err};
 
   State* raw = state.get();
-  state->ring.reset(ring_buffer__new(
-      bpf_map__fd(state->skel->maps.events),
-      [](void* ctx, void* data, size_t size) -> int {
-        auto* s = static_cast<State*>(ctx);
-        if (!s->observer || size < sizeof(dw_event)) return 0;
-        if (static_cast<const dw_event*>(data)->kind == DW_EVENT_LAST_WORDS) {
-          if (size >= sizeof(dw_last_words))
-            s->observer->observe(DeathCaptured{translate_last_words(*static_cast<const dw_last_words*>(data), s->files), true});
-        } else {
-          Observation o = translate(*static_cast<const dw_event*>(data), s->oom_hook);
-          if (const auto* exec = std::get_if<ProcessExeced>(&o)) {
-            // For last words after the process is gone: its executable, and where its
-            // libraries are likely to be.
-            if (auto exe = read_link("/proc/" + std::to_string(exec->pid) + "/exe")) s->files.learn_executable(*exe);
-            if (exec->path) s->files.learn_executable(*exec->path);
-          }
-          s->observer->observe(o);
-        }
-        return 0;
-      },
-      raw, nullptr));
+  // Both ring buffers, signals and last words, are read through one ring_buffer (one epoll
+  // fd); the event's kind says which it is.
+  const ring_buffer_sample_fn on_event = [](void* ctx, void* data, size_t size) -> int {
+    auto* s = static_cast<State*>(ctx);
+    if (!s->observer || size < sizeof(dw_event)) return 0;
+    if (static_cast<const dw_event*>(data)->kind == DW_EVENT_LAST_WORDS) {
+      if (size >= sizeof(dw_last_words))
+        s->observer->observe(DeathCaptured{translate_last_words(*static_cast<const dw_last_words*>(data), s->files), true});
+      return 0;
+    }
+    Observation o = translate(*static_cast<const dw_event*>(data), s->oom_hook);
+    if (const auto* exec = std::get_if<ProcessExeced>(&o)) {
+      // For last words after the process is gone: its executable, and where its
+      // libraries are likely to be.
+      if (auto exe = read_link("/proc/" + std::to_string(exec->pid) + "/exe")) s->files.learn_executable(*exe);
+      if (exec->path) s->files.learn_executable(*exec->path);
+    }
+    s->observer->observe(o);
+    return 0;
+  };
+  state->ring.reset(ring_buffer__new(bpf_map__fd(state->skel->maps.events), on_event, raw, nullptr));
+  if (state->ring && with_last_words &&
+      ring_buffer__add(state->ring.get(), bpf_map__fd(state->skel->maps.last_words_events), on_event, raw) != 0)
+    return SysError::from_errno("eBPF last-words ring buffer");
   if (!state->ring) return SysError::from_errno("eBPF ring buffer");
 
   state->oom_hook = task_form ? "tp_btf/mark_victim (task)" : "tp_btf/mark_victim (pid)";
   std::unique_ptr<KernelBackend> backend(new KernelBackend(std::move(state)));
   backend->oom_hook_ = raw->oom_hook;
+  backend->last_words_active_ = with_last_words;
   backend->last_words_hook_ = with_last_words ? "tp_btf/signal_deliver, tp_btf/sched_process_exit (6.16+ form)"
                               : last_words == LastWordsPolicy::Never
                                   ? "off (--last-words=never)"
@@ -238,12 +244,14 @@ void KernelBackend::consume(Observer& observer) {
   state_->observer = nullptr;
 }
 
-std::uint64_t KernelBackend::dropped() const {
+std::uint64_t KernelBackend::dropped() const { return dropped_in(DW_DROPPED_EVENTS); }
+std::uint64_t KernelBackend::last_words_dropped() const { return dropped_in(DW_DROPPED_LAST_WORDS); }
+
+std::uint64_t KernelBackend::dropped_in(std::uint32_t ring) const {
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return 0;
   std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
-  const std::uint32_t zero = 0;
-  if (bpf_map__lookup_elem(state_->skel->maps.dropped, &zero, sizeof zero, values.data(),
+  if (bpf_map__lookup_elem(state_->skel->maps.dropped, &ring, sizeof ring, values.data(),
                            values.size() * sizeof(std::uint64_t), 0) != 0)
     return 0;
   std::uint64_t total = 0;
@@ -263,6 +271,7 @@ Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }
 int KernelBackend::event_fd() const { return -1; }
 void KernelBackend::consume(Observer&) {}
 std::uint64_t KernelBackend::dropped() const { return 0; }
+std::uint64_t KernelBackend::last_words_dropped() const { return 0; }
 
 #endif
 

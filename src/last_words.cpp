@@ -26,8 +26,6 @@ std::string basename_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Syscalls whose first argument is a file descriptor: for those, the descriptor's target
-// says what the thread was waiting on.
 bool first_argument_is_fd(const std::string& name) {
   static const char* const kFdCalls[] = {
       "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2",
@@ -88,6 +86,8 @@ std::string expand_core_pattern(const std::string& pattern, const DeathScene& sc
 }
 
 }  // namespace
+
+bool syscall_takes_fd(long number) { return first_argument_is_fd(syscall_name(number)); }
 
 std::string syscall_name(long number) {
   for (const auto& [nr, name] : kSyscallNames)
@@ -265,10 +265,10 @@ std::string code_files_only(const std::string& maps) {
 
 }  // namespace
 
-LastWords LibdwLastWordsReader::read(const DeathScene& scene, const Outcome& outcome) {
+LastWords LibdwLastWordsReader::read(const DeathScene& scene, const Outcome& outcome, bool unwind_it) {
   auto pattern = read_text_file("/proc/sys/kernel/core_pattern", 256);
   LastWords lw = describe_scene(scene, outcome, pattern ? *pattern : std::string("core"));
-  if (!scene.regs) return lw;
+  if (!scene.regs || !unwind_it) return lw;
   Backtrace bt = unwind(scene.pid, scene.tid, *scene.regs, scene.stack_address, scene.stack,
                         code_files_only(scene.maps), UnwindLimits{});
   lw.backtrace = std::move(bt.frames);

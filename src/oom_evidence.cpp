@@ -14,7 +14,6 @@ namespace deathwatch {
 
 namespace {
 
-bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
 std::optional<long long> read_counter(const std::string& path) {
   auto text = read_text_file(path);
@@ -122,7 +121,7 @@ OomProbe OomProbe::start(pid_t pid) {
       // Hybrid hosts mount the unified tree at /sys/fs/cgroup/unified, pure v2 at /sys/fs/cgroup.
       const std::string rel = probe.cgroup_->path == "/" ? "" : probe.cgroup_->path;
       for (const char* root : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
-        if (exists(root + rel + "/memory.events")) probe.cgroup_->directory = root + rel;
+        if (path_exists(root + rel + "/memory.events")) probe.cgroup_->directory = root + rel;
       }
       if (probe.cgroup_->directory.empty()) probe.cgroup_.reset();  // no memory controller there
     }

@@ -1,5 +1,6 @@
 #include "deathwatch/procfs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <systemd/sd-login.h>
@@ -183,6 +184,27 @@ std::optional<pid_t> read_tgid(pid_t tid) {
   auto text = read_text_file("/proc/" + std::to_string(tid) + "/status");
   if (!text) return std::nullopt;
   return parse_status_tgid(*text);
+}
+
+bool path_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+std::vector<pid_t> list_numeric_entries(const std::string& dir) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] >= '0' && e->d_name[0] <= '9') out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::optional<std::string> read_thread_comm(pid_t pid, pid_t tid) {
+  auto comm = read_text_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm", 64);
+  if (!comm) return std::nullopt;
+  std::string name = std::move(*comm);
+  while (!name.empty() && name.back() == '\n') name.pop_back();
+  return name;
 }
 
 std::optional<std::string> read_link(const std::string& path) {

@@ -72,13 +72,13 @@ bool resume_tracee(pid_t tid, Resume how, int signo) {
 
 namespace deathwatch {
 
-Result<std::array<std::uint64_t, 27>> ptrace_getregs(pid_t tid) {
-  static_assert(sizeof(struct user_regs_struct) == 27 * sizeof(std::uint64_t));
+Result<UserRegs> ptrace_getregs(pid_t tid) {
+  static_assert(sizeof(struct user_regs_struct) >= sizeof(UserRegs));
   struct user_regs_struct regs {};
   if (::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0)
     return SysError::from_errno("PTRACE_GETREGS " + std::to_string(tid));
-  std::array<std::uint64_t, 27> words{};
-  std::memcpy(words.data(), &regs, sizeof regs);
+  UserRegs words{};
+  std::memcpy(words.data(), &regs, sizeof words);
   return words;
 }
 

@@ -95,8 +95,10 @@ void Recorder::record(const Observation& observation) {
 }
 
 void Recorder::on_signal(const SignalSeen& seen) {
-  if (seen.sender && seen.sender->pid == watcher_ && probe_signals_.count({seen.pid, seen.signo}) &&
-      !forwarder_.awaiting_delivery(seen.signo))
+  // deathwatch's own probe, caught by the JVM as an attach request: not an event in its
+  // life. One that was not caught (it could kill) is recorded like any other.
+  if (seen.sender && seen.sender->pid == watcher_ && seen.disposition == Disposition::Handled &&
+      probe_signals_.count({seen.pid, seen.signo}) && !forwarder_.awaiting_delivery(seen.signo))
     return;
   SignalRecord record;
   record.time = record.last_time = seen.time;
@@ -204,6 +206,7 @@ void Recorder::on_started(const ProcessStarted& started) {
 }
 
 void Recorder::on_execed(const ProcessExeced& exec) {
+  scenes_.forget(exec.pid);
   if (exec.pid == target_) {
     target_identity_ = lookup_.identity(exec.pid);
     // Already gone, /proc/<pid>/exe unreadable: the kernel's path, else the launcher's.
@@ -283,7 +286,7 @@ void Recorder::descendant_died(pid_t pid, const Outcome& outcome, WallTime when)
     oom = oom_probe_->kernel_log_victim(pid);  // without eBPF: the kernel log, if readable
   }
   if (oom && oom_probe_) oom_probe_->describe_cgroup(*oom, pid, watcher_);
-  std::optional<LastWords> last_words = scenes_.take(pid, outcome);
+  std::optional<LastWords> last_words = scenes_.take(pid, outcome, /*watched_process=*/false);
   std::erase_if(probe_signals_, [pid](const auto& p) { return p.first == pid; });
   if (tree_.on_exit(pid, outcome, when, certificate_.signals, std::move(oom), std::move(last_words))) dirty_ = true;
   signalled_pids_.erase(pid);
@@ -311,7 +314,7 @@ void Recorder::conclude(const std::optional<std::string>& sender_advice) {
       certificate_.cause.evidence.push_back(*sender_advice);
   }
   if (!certificate_.exec_error && target_ > 0) {
-    certificate_.last_words = scenes_.take(target_, outcome);
+    certificate_.last_words = scenes_.take(target_, outcome, /*watched_process=*/true);
     if (certificate_.last_words) tell_cause_with_last_words(certificate_.cause, outcome, *certificate_.last_words);
   }
   if (follow_)

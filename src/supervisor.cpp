@@ -125,9 +125,7 @@ void Supervisor::choose_backend(const std::function<Status()>& seize) {
                         "signal_generate and " + kernel_->oom_hook() +
                             ": the sender of every signal, SIGKILL included, and OOM victims"});
     backends.push_back({"ptrace", false, "not needed: the kernel reports every signal without stopping the target"});
-    backends.push_back({"last-words", options_.last_words != LastWordsPolicy::Never &&
-                                          kernel_->last_words_hook().find('/') != std::string::npos,
-                        kernel_->last_words_hook()});
+    backends.push_back({"last-words", kernel_->last_words_active(), kernel_->last_words_hook()});
     return;
   }
   const std::string why = kernel ? "cannot watch the process" : kernel.error().describe();
@@ -332,6 +330,8 @@ void Supervisor::finish() {
     consume_kernel_events();
     if (auto lost = kernel_->dropped())
       warn(std::to_string(lost) + " kernel events were lost (ring buffer full)");
+    if (auto lost = kernel_->last_words_dropped())
+      warn(std::to_string(lost) + " last-words captures were lost (their ring buffer was full)");
   }
   std::optional<std::string> sender_advice;
   if (mode_ != Mode::Kernel && !recorder_.certificate().watcher.backends.empty())

@@ -1,6 +1,7 @@
 #include "deathwatch/tracer.h"
 
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -10,7 +11,6 @@
 #include "deathwatch/ptrace_calls.h"
 #include "deathwatch/signals.h"
 
-#include <dirent.h>
 #include <cstdlib>
 
 namespace deathwatch {
@@ -36,17 +36,6 @@ SignalSeen signal_seen(pid_t tgid, pid_t tid, const siginfo_t& info) {
 }
 
 }  // namespace
-
-std::vector<pid_t> list_numeric_entries(const std::string& dir) {
-  std::vector<pid_t> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (struct dirent* e = ::readdir(d)) {
-    if (e->d_name[0] >= '0' && e->d_name[0] <= '9') out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
-  }
-  ::closedir(d);
-  return out;
-}
 
 Status Tracer::seize_waiting_child(pid_t pid) {
   // The child is blocked reading its release pipe (launch.h): seizing needs no stop, and
@@ -134,9 +123,12 @@ void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage* usage) {
       resume_tracee(tid, Resume::Continue, 0);
       return;
     case Kind::ExitEvent:  // about to exit; the final status follows
-      if (auto status = ptrace_geteventmsg(tid)) {
-        if (tid == tracee.tgid) observer_.observe(ProcessExiting{tid, static_cast<int>(*status)});
-        capture_at_exit(tid, tracee, static_cast<int>(*status));
+      // Its status: for the leader's ProcessExiting, and for every thread's last words.
+      if (tid == tracee.tgid || last_words_ != LastWordsPolicy::Never) {
+        if (auto status = ptrace_geteventmsg(tid)) {
+          if (tid == tracee.tgid) observer_.observe(ProcessExiting{tid, static_cast<int>(*status)});
+          capture_at_exit(tid, tracee, static_cast<int>(*status));
+        }
       }
       resume_tracee(tid, Resume::Continue, 0);
       return;
@@ -185,8 +177,10 @@ void Tracer::on_signal_delivery(pid_t tid, Tracee& tracee, int signo) {
 }
 
 void Tracer::capture_fatal_delivery(pid_t tid, Tracee& tracee, const siginfo_t& info, Disposition disposition) {
-  // Delivered with its default action, a terminating signal ends the process on resume.
-  if (last_words_ == LastWordsPolicy::Never || disposition != Disposition::Default ||
+  // Delivered with its default action, a terminating signal ends the process on resume
+  // (an Unknown disposition, /proc unreadable, is taken as the default).
+  if (last_words_ == LastWordsPolicy::Never || disposition == Disposition::Handled ||
+      disposition == Disposition::Ignored ||
       !is_terminating_by_default(info.si_signo) || death_captured_.count(tracee.tgid))
     return;
   death_captured_.insert(tracee.tgid);
@@ -204,13 +198,12 @@ void Tracer::capture_at_exit(pid_t tid, Tracee& tracee, int raw_status) {
   // stands in, until (if ever) the initiator's exit arrives.
   auto regs = ptrace_getregs(tid);
   if (!regs) return;
-  constexpr std::uint64_t kExitGroup = 231;
-  const bool initiator = (*regs)[kOrigRax] == kExitGroup && WIFEXITED(raw_status);
+  const bool initiator = (*regs)[kOrigRax] == SYS_exit_group && WIFEXITED(raw_status);
   if (!initiator && tid != tracee.tgid) return;
   if (initiator) death_captured_.insert(tracee.tgid);
   std::optional<int> code;
   if (initiator) code = WEXITSTATUS(raw_status);
-  DeathScene scene = capture_stopped_thread(tracee.tgid, tid, DeathTrigger::ExitCall, nullptr, code);
+  DeathScene scene = capture_stopped_thread(tracee.tgid, tid, DeathTrigger::ExitCall, nullptr, code, *regs);
   if (!initiator) {
     if (WIFSIGNALED(raw_status)) {
       scene.trigger = DeathTrigger::FatalSignal;

@@ -17,9 +17,10 @@ namespace deathwatch {
 // Bytes of stack copied from the stack pointer (at most to the end of the stack mapping).
 inline constexpr std::size_t kStackCopyBytes = 32 * 1024;
 
-// `info`: the fatal signal's siginfo (FatalSignal); `exit_code`: exit_group's argument.
+// `info`: the fatal signal's siginfo (FatalSignal); `exit_code`: exit_group's argument;
+// `regs`: the thread's registers when the caller has read them already.
 DeathScene capture_stopped_thread(pid_t tgid, pid_t tid, DeathTrigger trigger, const siginfo_t* info,
-                                  std::optional<int> exit_code);
+                                  std::optional<int> exit_code, std::optional<UserRegs> regs = std::nullopt);
 
 // The parts of /proc/PID/status a scene keeps (VmRSS, VmHWM, Threads).
 void fill_scene_status(DeathScene& scene, std::string_view status_text);

@@ -15,6 +15,8 @@
 
 namespace deathwatch {
 
+inline constexpr std::size_t kDescendantBacktraces = 32;
+
 class DeathScenes {
  public:
   void configure(LastWordsReader* reader, LastWordsPolicy policy) {
@@ -23,14 +25,19 @@ class DeathScenes {
   }
   LastWordsPolicy policy() const { return policy_; }
 
-  // Keeps the first initiator's scene; a stand-in only until an initiator's arrives.
+  // Keeps the first initiator's scene; a stand-in only until an initiator's (or a newer
+  // stand-in) arrives.
   void add(DeathCaptured captured);
+  // `pid` exec'd: a scene held for it belongs to the program it was (threads a multi-threaded
+  // exec took down), not to the one that will die.
+  void forget(pid_t pid);
   // What the JVM agent reported for `pid` (or why it could not).
   void set_java(pid_t pid, std::optional<JavaLastWords> java, std::optional<std::string> note);
   // The last words of `pid`, which ended with `outcome`, if the policy keeps them. Consumes
-  // what was held for it.
-  std::optional<LastWords> take(pid_t pid, const Outcome& outcome);
-  bool holds(pid_t pid) const { return scenes_.count(pid) || java_.count(pid); }
+  // what was held for it. The watched process always gets its backtrace; descendants, the
+  // first kDescendantBacktraces of them (a script whose greps fail by the thousand must not
+  // make deathwatch spend seconds in libdw).
+  std::optional<LastWords> take(pid_t pid, const Outcome& outcome, bool watched_process);
 
  private:
   struct Java {
@@ -38,6 +45,7 @@ class DeathScenes {
     std::optional<std::string> note;
   };
   LastWordsReader* reader_ = nullptr;
+  std::size_t descendant_backtraces_ = 0;
   LastWordsPolicy policy_ = LastWordsPolicy::Never;
   std::unordered_map<pid_t, DeathCaptured> scenes_;
   std::unordered_map<pid_t, Java> java_;

@@ -40,12 +40,14 @@ class KernelBackend {
   int event_fd() const;
   // Hands every pending event to `observer`, in order, as observations.
   void consume(Observer& observer);
-  // Events the kernel could not queue (ring buffer full).
+  // Events the kernel could not queue (ring buffer full); last-words captures likewise.
   std::uint64_t dropped() const;
+  std::uint64_t last_words_dropped() const;
   // How the OOM victim is observed on this kernel.
   const std::string& oom_hook() const { return oom_hook_; }
   // How dying processes are captured here, or why they are not.
   const std::string& last_words_hook() const { return last_words_hook_; }
+  bool last_words_active() const { return last_words_active_; }
 
   struct State;
 
@@ -54,6 +56,8 @@ class KernelBackend {
   std::unique_ptr<State> state_;
   std::string oom_hook_;
   std::string last_words_hook_;
+  bool last_words_active_ = false;
+  std::uint64_t dropped_in(std::uint32_t ring) const;
 };
 
 // The task that was running when the kernel event happened (a signal's sender, an OOM's

@@ -17,19 +17,24 @@ struct Backtrace;
 class LastWordsReader {
  public:
   virtual ~LastWordsReader() = default;
-  virtual LastWords read(const DeathScene& scene, const Outcome& outcome) = 0;
+  // `unwind`: whether to unwind and symbolize the backtrace (the costly part), or only
+  // describe the rest of the scene.
+  virtual LastWords read(const DeathScene& scene, const Outcome& outcome, bool unwind) = 0;
 };
 
 // The real one: unwinds with libdw (unwind.h), bounded in frames and time.
 class LibdwLastWordsReader : public LastWordsReader {
  public:
-  LastWords read(const DeathScene& scene, const Outcome& outcome) override;
+  LastWords read(const DeathScene& scene, const Outcome& outcome, bool unwind) override;
 };
 
 // Everything but the unwinding: pure, unit-tested. `core_pattern`: /proc/sys/kernel/core_pattern.
 LastWords describe_scene(const DeathScene& scene, const Outcome& outcome, const std::string& core_pattern);
 
 std::string syscall_name(long number);
+// Whether the syscall's first argument is a file descriptor (read, write, recvfrom, ...):
+// then what that descriptor is says what the thread was waiting on.
+bool syscall_takes_fd(long number);
 // "address not mapped", "invalid permissions for mapped object", ... for a fault's si_code.
 std::optional<std::string> fault_meaning(int signo, int si_code);
 // The mapping holding `address` in maps text, or "no mapping: NULL page" / "no mapping".

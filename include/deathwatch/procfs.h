@@ -56,6 +56,11 @@ Result<std::string> read_text_file(const std::string& path, std::size_t limit = 
 Result<ProcStat> read_proc_stat(pid_t pid);
 std::optional<pid_t> read_tgid(pid_t tid);
 std::optional<std::string> read_link(const std::string& path);
+bool path_exists(const std::string& path);
+// The numeric entries of a /proc directory (/proc/<pid>/task: thread ids; .../fd: fds).
+std::vector<pid_t> list_numeric_entries(const std::string& dir);
+// A thread's name (/proc/PID/task/TID/comm, without its newline).
+std::optional<std::string> read_thread_comm(pid_t pid, pid_t tid);
 std::optional<std::string> user_name(uid_t uid);
 
 // Wall-clock start time of a process from its start ticks (boot time + ticks / CLK_TCK).

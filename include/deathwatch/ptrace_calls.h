@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "deathwatch/error.h"
+#include "deathwatch/last_words.h"
 
 namespace deathwatch {
 
@@ -27,9 +28,8 @@ Status ptrace_interrupt(pid_t tid);
 Status ptrace_detach(pid_t tid, int signo);
 Result<siginfo_t> ptrace_getsiginfo(pid_t tid);
 Result<unsigned long> ptrace_geteventmsg(pid_t tid);
-// The user registers (struct user_regs_struct as 27 words: pt_regs order, then the segment
-// bases and selectors).
-Result<std::array<std::uint64_t, 27>> ptrace_getregs(pid_t tid);
+// The user registers: the start of struct user_regs_struct, which is pt_regs' order.
+Result<UserRegs> ptrace_getregs(pid_t tid);
 
 // How a stopped tracee is let go.
 enum class Resume {

@@ -22,8 +22,6 @@
 
 namespace deathwatch {
 
-// The numeric entries of a /proc directory (/proc/<pid>/task: thread ids).
-std::vector<pid_t> list_numeric_entries(const std::string& dir);
 
 class Tracer {
  public:

@@ -32,10 +32,11 @@ struct {
   __uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
-// Events that found the ring buffer full (user space reports them; never silently lost).
+// Events that found their ring buffer full (user space reports them; never silently lost):
+// [DW_DROPPED_EVENTS] the events ring, [DW_DROPPED_LAST_WORDS] the last-words ring.
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
+  __uint(max_entries, 2);
   __type(key, u32);
   __type(value, u64);
 } dropped SEC(".maps");
@@ -55,11 +56,12 @@ static __always_inline u64 lazy_wakeup(void) {
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > (1 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void count_drop(void) {
-  u32 zero = 0;
-  u64* n = bpf_map_lookup_elem(&dropped, &zero);
+static __always_inline void count_drop_in(u32 ring) {
+  u64* n = bpf_map_lookup_elem(&dropped, &ring);
   if (n) *n += 1;
 }
+
+static __always_inline void count_drop(void) { count_drop_in(DW_DROPPED_EVENTS); }
 
 // A zeroed event about `task`, or NULL (counted in `dropped`) when the ring buffer is full.
 static __always_inline struct dw_event* new_event(u32 kind, struct task_struct* task) {
@@ -145,6 +147,8 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
     if (len > 0 && bpf_probe_read_user(e->args, len, (void*)start) == 0) e->args_len = len;
   }
 }
+
+#include "last_words.bpf.h"
 
 SEC("tp_btf/signal_generate")
 int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct task_struct* task,
@@ -249,6 +253,8 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
   u32 tgid = p->tgid;
   if (!is_watched(tgid)) return 0;
+  bpf_map_delete_elem(&last_words_taken, &tgid);  // a new program: a new death to capture
+  bpf_map_delete_elem(&last_words_pending, &tgid);
   struct dw_event* e = new_event(DW_EVENT_EXEC, p);
   if (!e) return 0;
   fill_current(e, DW_ARGS);  // current is the exec'ing process: args = its new argv
@@ -258,17 +264,26 @@ int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux
 }
 
 
-#include "last_words.bpf.h"
-
 // A signal is being delivered; with the default action of a terminating signal it ends the
 // process now (SIGKILL comes here too, for every thread of a group being killed). Noted here,
 // captured at the thread's exit (on_process_exit_capturing).
+// A SIGKILL without siginfo is a thread going down with its group. That the group was
+// SIGKILLed is worth capturing; that another thread called exit_group() (group_exit_code
+// then holds an exit status, low bits clear) or execve() (group_exec_task) is not: that
+// thread is the one to capture, and a bystander must not claim the process first.
+static __always_inline bool killed_from_outside(struct task_struct* task) {
+  struct signal_struct* signal = BPF_CORE_READ(task, signal);
+  if (bpf_core_field_exists(signal->group_exec_task) && BPF_CORE_READ(signal, group_exec_task)) return false;
+  return (BPF_CORE_READ(signal, group_exit_code) & 0x7f) != 0;
+}
+
 SEC("tp_btf/signal_deliver")
 int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo* info, struct k_sigaction* ka) {
   struct task_struct* task = bpf_get_current_task_btf();
   if (!is_watched(task->tgid)) return 0;
   if (!fatal_by_default(sig)) return 0;
   if (ka && BPF_CORE_READ(ka, sa.sa_handler) != 0) return 0;  // handled or ignored: lives on
+  if ((unsigned long)info <= 1 && sig == 9 && !killed_from_outside(task)) return 0;
   u32 tgid = task->tgid;
   if (!claim_last_words(tgid)) return 0;  // another thread began the death
   struct pending_death pending = {.tid = task->pid, .sig = sig};

@@ -17,6 +17,12 @@ enum dw_event_kind {
   DW_EVENT_LAST_WORDS = 6,  /* struct dw_last_words: a watched process is dying */
 };
 
+/* Indexes of the `dropped` counters. */
+enum dw_dropped_ring {
+  DW_DROPPED_EVENTS = 0,      /* the `events` ring buffer */
+  DW_DROPPED_LAST_WORDS = 1,  /* the `last_words_events` ring buffer */
+};
+
 /* What deathwatch_bpf's rodata `last_words` asks for (--last-words). */
 enum dw_last_words_policy {
   DW_LAST_WORDS_NEVER = 0,

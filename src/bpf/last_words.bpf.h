@@ -3,6 +3,13 @@
 // registers and memory are still there. The programs that call it are in deathwatch.bpf.c.
 #pragma once
 
+// Captures have a ring buffer of their own: at ~22 KiB each, a burst of failing children
+// must not crowd out the signal events, the main evidence (1 MiB: ~45 captures in flight).
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} last_words_events SEC(".maps");
+
 // Processes whose last words are taken: the first capture wins (the thread that began the
 // death), the others (threads the group exit takes down) are not captured.
 // Not preallocated: entries exist only while a process dies, and a preallocated table is
@@ -156,9 +163,9 @@ static __always_inline bool claim_last_words(u32 tgid) {
 static __always_inline void capture_last_words(struct task_struct* task, u32 trigger, int sig, int code,
                                                u64 fault_addr, int exit_code) {
   u32 tgid = task->tgid;
-  struct dw_last_words* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  struct dw_last_words* e = bpf_ringbuf_reserve(&last_words_events, sizeof(*e), 0);
   if (!e) {
-    count_drop();
+    count_drop_in(DW_DROPPED_LAST_WORDS);
     return;
   }
   e->boot_ns = bpf_ktime_get_boot_ns();

@@ -6,6 +6,11 @@ from dwtest import *
 
 wd = workdir()
 prog = program("last_words")
+source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "programs", "last_words.c")
+with open(source) as f:
+    lines = f.read().splitlines()
+EXIT_LINE = next(i + 1 for i, l in enumerate(lines) if "exit(code);" in l)
+NULL_LINE = next(i + 1 for i, l in enumerate(lines) if "*p = 42;" in l)
 stripped = program("last_words_stripped")
 
 
@@ -30,17 +35,29 @@ check("fail_with_exit_code" in names and "main" in names, "fail_with_exit_code a
 check(names.index("fail_with_exit_code") < names.index("main"), "innermost first")
 frame = lw["backtrace"][names.index("fail_with_exit_code")]
 check(frame["module"] == os.path.realpath(prog), f"module is the program ({frame['module']})")
-check(frame["file"] and frame["file"].endswith("last_words.c") and frame["line"] == 13,
-      f"file:line last_words.c:13 ({frame['file']}:{frame['line']})")
+check(frame["file"] and frame["file"].endswith("last_words.c") and frame["line"] == EXIT_LINE,
+      f"file:line last_words.c:{EXIT_LINE} ({frame['file']}:{frame['line']})")
 check(frame["offset"].startswith("0x") and frame["address"].startswith("0x"), "offset and address in hex")
 check(lw["syscall"]["name"] == "exit_group" and lw["syscall"]["detail"] == "status 4", f"in exit_group ({lw['syscall']})")
 check(lw["thread"]["tid"] == cert["process"]["pid"], "the main thread called exit")
 check(lw["vm_rss_kib"] and lw["vm_rss_kib"] > 0 and lw["vm_hwm_kib"] >= lw["vm_rss_kib"], "VmRSS and VmHWM")
 check(lw["threads"] == 1 and lw["open_fds"] and lw["open_fds"] >= 3, f"threads 1, open fds ({lw['open_fds']})")
 check(lw["captured_by"], "captured_by says how")
-check("fail_with_exit_code (last_words.c:13)" in cert["cause"]["summary"],
+check(f"fail_with_exit_code (last_words.c:{EXIT_LINE})" in cert["cause"]["summary"],
       f"the cause names the caller of exit ({cert['cause']['summary']})")
 check("fail_with_exit_code" in err, "the report shows the frames")
+
+# exit(4) while a second thread runs, and an exec while one runs: the threads the group exit
+# (or the exec) takes down must never be taken for the caller. Repeated: it is a race.
+for mode in ("thread-exit", "exec-exit"):
+    for attempt in range(4):
+        rc, err, cert = die(mode)
+        lw = cert["last_words"]
+        check(rc == 4 and lw is not None, f"{mode}: exit 4 with last words ({rc})")
+        names = functions(lw)
+        if "fail_with_exit_code" not in names or lw["thread"]["tid"] != cert["process"]["pid"]:
+            fail(f"{mode} #{attempt}: the caller of exit, not a bystander: {names} {lw['thread']}")
+    print(f"ok: {mode}: the exit's caller, 4 times")
 
 # NULL write in write_through_null: the crash site first, with the fault explained.
 rc, err, cert = die("null")
@@ -55,7 +72,7 @@ check(lw["fault_mapping"] == "no mapping: NULL page", f"fault mapping ({lw['faul
 check(lw["instruction_pointer"] == lw["backtrace"][0]["address"], "instruction pointer is frame 0")
 check(lw["syscall"] is None, "not in a syscall when it crashed")
 check(lw["core"] is not None and "dumped" in lw["core"], "core facts present")
-check("write_through_null (last_words.c:17)" in cert["cause"]["summary"], cert["cause"]["summary"])
+check(f"write_through_null (last_words.c:{NULL_LINE})" in cert["cause"]["summary"], cert["cause"]["summary"])
 
 # abort() from give_up.
 rc, err, cert = die("abort")

@@ -1,7 +1,9 @@
 // Dies in a named function, for the last-words scenarios: "exit" calls exit(4) from
 // fail_with_exit_code, "null" writes through a NULL pointer in write_through_null, "abort"
 // calls abort() from give_up, "thread-crash" crashes in a second thread (crash_in_worker)
-// while main waits in pthread_join, "read" blocks in read() on its stdin (to be killed).
+// while main waits in pthread_join, "read" blocks in read() on its stdin (to be killed),
+// "thread-exit" calls exit(4) while a second thread runs (the group exit takes it down),
+// "exec-exit" execs itself as "exit" while a second thread runs (the exec takes it down).
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,14 @@ __attribute__((noinline)) void block_in_read(void) {
   }
 }
 
+// Spins: a running thread reaches its group's SIGKILL at once, on the other CPU, racing
+// the thread that called exit (or exec) for the kernel's attention.
+__attribute__((noinline)) void* keep_busy(void* arg) {
+  volatile unsigned long* spins = arg;
+  for (;;) ++*spins;
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "exit";
   if (strcmp(mode, "exit") == 0) fail_with_exit_code(4);
@@ -47,6 +57,15 @@ int main(int argc, char** argv) {
     pthread_join(worker, NULL);
   }
   if (strcmp(mode, "read") == 0) block_in_read();
+  if (strcmp(mode, "thread-exit") == 0 || strcmp(mode, "exec-exit") == 0) {
+    static volatile unsigned long spins;
+    pthread_t worker;
+    pthread_create(&worker, NULL, keep_busy, (void*)&spins);
+    usleep(50 * 1000);
+    if (strcmp(mode, "thread-exit") == 0) fail_with_exit_code(4);
+    execl("/proc/self/exe", argv[0], "exit", (char*)NULL);
+    return 126;
+  }
   if (strcmp(mode, "clean") == 0) return 0;
   return 3;
 }

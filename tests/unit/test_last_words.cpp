@@ -92,7 +92,7 @@ TEST_CASE("the cause is told with the last words") {
 
 TEST_CASE("a scene is kept by the policy: the initiator's over a stand-in, none for a clean exit") {
   struct FakeReader : LastWordsReader {
-    LastWords read(const DeathScene& scene, const Outcome&) override {
+    LastWords read(const DeathScene& scene, const Outcome&, bool) override {
       LastWords lw;
       lw.tid = scene.tid;
       return lw;
@@ -108,10 +108,45 @@ TEST_CASE("a scene is kept by the policy: the initiator's over a stand-in, none 
   scenes.add(DeathCaptured{stand_in, false});
   scenes.add(DeathCaptured{initiator, true});
   scenes.add(DeathCaptured{stand_in, false});
-  auto lw = scenes.take(10, Outcome{OutcomeKind::Exited, 3, std::nullopt, false});
+  auto lw = scenes.take(10, Outcome{OutcomeKind::Exited, 3, std::nullopt, false}, true);
   REQUIRE(lw);
   CHECK(lw->tid == 11);
   scenes.add(DeathCaptured{initiator, true});
-  CHECK_FALSE(scenes.take(10, Outcome{OutcomeKind::Exited, 0, std::nullopt, false}));
-  CHECK_FALSE(scenes.holds(10));
+  CHECK_FALSE(scenes.take(10, Outcome{OutcomeKind::Exited, 0, std::nullopt, false}, true));
+  // A stand-in from before an exec is forgotten; a newer stand-in replaces an older one.
+  scenes.add(DeathCaptured{initiator, false});
+  scenes.forget(10);
+  CHECK_FALSE(scenes.take(10, Outcome{OutcomeKind::Exited, 3, std::nullopt, false}, true));
+  scenes.add(DeathCaptured{stand_in, false});
+  scenes.add(DeathCaptured{initiator, false});
+  auto newer = scenes.take(10, Outcome{OutcomeKind::Killed, std::nullopt, 9, false}, true);
+  REQUIRE(newer);
+  CHECK(newer->tid == 11);
+}
+
+TEST_CASE("descendants' backtraces are bounded; the watched process always gets its own") {
+  struct CountingReader : LastWordsReader {
+    int unwound = 0;
+    LastWords read(const DeathScene&, const Outcome&, bool unwind) override {
+      unwound += unwind ? 1 : 0;
+      return LastWords{};
+    }
+  } reader;
+  DeathScenes scenes;
+  scenes.configure(&reader, LastWordsPolicy::Abnormal);
+  const Outcome failed{OutcomeKind::Exited, 1, std::nullopt, false};
+  for (pid_t pid = 100; pid < 100 + static_cast<pid_t>(kDescendantBacktraces) + 8; ++pid) {
+    DeathScene scene;
+    scene.pid = pid;
+    scenes.add(DeathCaptured{scene, true});
+    auto lw = scenes.take(pid, failed, false);
+    REQUIRE(lw);
+    if (pid >= 100 + static_cast<pid_t>(kDescendantBacktraces)) CHECK(lw->note->find("not unwound") != std::string::npos);
+  }
+  CHECK(reader.unwound == static_cast<int>(kDescendantBacktraces));
+  DeathScene top;
+  top.pid = 1;
+  scenes.add(DeathCaptured{top, true});
+  REQUIRE(scenes.take(1, failed, true));
+  CHECK(reader.unwound == static_cast<int>(kDescendantBacktraces) + 1);
 }
