@@ -58,7 +58,10 @@ std::optional<LastWords> DeathScenes::take(pid_t pid, const Outcome& outcome, bo
 
 void tell_cause_with_last_words(Cause& cause, const Outcome& outcome, const LastWords& lw) {
   if (lw.java && !lw.java->reason.empty()) {
-    if (cause.category == CauseCategory::Exit && lw.java->reason.find("called from") != std::string::npos) {
+    // The JVM's exit code came from System.exit: its caller is the cause. Otherwise (a
+    // signal's handler thread, main returning) the verdict stands and the JVM's side is
+    // evidence.
+    if (cause.category == CauseCategory::Exit && lw.java->how == JavaLastWords::Shutdown::ExitCall) {
       cause.evidence.push_back(cause.summary);
       cause.summary = lw.java->reason;
     } else {
@@ -68,10 +71,12 @@ void tell_cause_with_last_words(Cause& cause, const Outcome& outcome, const Last
   }
   if (lw.backtrace.empty()) return;
   const StackFrame* own = first_own_frame(lw.backtrace);
-  if (cause.category == CauseCategory::Exit && outcome.kind == OutcomeKind::Exited &&
-      cause.summary.rfind("exited by itself", 0) == 0 && own) {
-    cause.summary += ": exit() called from " + describe_frame(*own);
-  } else if (outcome.signal == SIGABRT && cause.summary.rfind("aborted", 0) == 0) {
+  // The process's own exit (no signal had a part in it): who called exit.
+  const bool own_exit = cause.category == CauseCategory::Exit && outcome.kind == OutcomeKind::Exited &&
+                        !cause.signal && !cause.sender;
+  if (own_exit) {
+    if (own) cause.summary += ": exit() called from " + describe_frame(*own);
+  } else if (cause.category == CauseCategory::Crash && outcome.signal == SIGABRT) {
     if (own) cause.summary += "; abort() called from " + describe_frame(*own);
   } else if (cause.category == CauseCategory::Crash) {
     cause.summary += " in " + describe_frame(lw.backtrace.front());

@@ -77,15 +77,18 @@ std::optional<JavaLastWords> parse_agent_report(std::string_view text, std::opti
   }
   const std::string caller = words.stack.size() > 1 ? words.stack[1] : std::string();
   if (kind == "exit") {
+    words.how = JavaLastWords::Shutdown::ExitCall;
     const std::string api = words.stack.empty() ? std::string() : words.stack[0];
     std::string call = api.rfind("java.lang.Runtime.exit(", 0) == 0 ? "Runtime.exit" : "System.exit";
     if (exit_code) call += "(" + std::to_string(*exit_code) + ")";
     words.reason = caller.empty() ? call + " called" : call + " called from " + caller;
   } else if (kind == "signal") {
+    words.how = JavaLastWords::Shutdown::Signal;
     std::string name = words.thread.substr(0, words.thread.find(' '));
     if (name.rfind("SIG", 0) != 0 && signal) name = signal_name(*signal);
     words.reason = name + ": the JVM's \"" + words.thread + "\" thread began the shutdown";
   } else if (kind == "main-returned") {
+    words.how = JavaLastWords::Shutdown::MainReturned;
     words.reason = "main returned: " + words.thread + " began the shutdown";
   } else {
     words.reason = "\"" + words.thread + "\" began the shutdown";
@@ -143,11 +146,6 @@ void JvmAgentSession::record(bool attached, std::string note) {
   std::lock_guard lock(mutex_);
   attached_ = attached;
   note_ = std::move(note);
-}
-
-bool JvmAgentSession::attached() const {
-  std::lock_guard lock(mutex_);
-  return attached_;
 }
 
 void JvmAgentSession::run(std::stop_token stop) {

@@ -186,10 +186,6 @@ std::optional<std::string> jvm_attach_obstacle(const JvmFacts& facts) {
   return std::nullopt;
 }
 
-std::optional<std::string> jvm_attach_obstacle(pid_t pid) {
-  return jvm_attach_obstacle(read_jvm_facts(pid));
-}
-
 // Why both conditions (verified in openjdk/jdk17u-dev, and measured on 17.0.15):
 // - src/hotspot/os/posix/signals_posix.cpp, install_signal_handlers(): current 17u installs
 //   the SIGQUIT (BREAK_SIGNAL) handler early, in PosixSignals::init, and queues a SIGQUIT until

@@ -60,7 +60,6 @@ std::optional<bool> hotspot_flag(const std::vector<std::string>& options, std::s
 JvmFacts read_jvm_facts(pid_t pid);
 // nullopt when deathwatch may attach to the JVM these facts describe, else a one-line reason.
 std::optional<std::string> jvm_attach_obstacle(const JvmFacts& facts);
-std::optional<std::string> jvm_attach_obstacle(pid_t pid);
 
 // Whether HotSpot will take a SIGQUIT as an attach request and can load an agent now: SigCgt
 // has SIGQUIT and the JVM finished Threads::create_vm (its "VM Periodic Task Thread" exists;
@@ -113,8 +112,6 @@ class JvmAgentSession {
   // Starts the attempt. An error only when the private directory or the jar's copy in it
   // cannot be made; a JVM that cannot be attached is an outcome that finish() reports.
   Status start(pid_t pid, const std::string& jar, const std::string& report_dir = "/tmp");
-  // Whether the agent is loaded by now (thread-safe).
-  bool attached() const;
   // Stops the attempt (within ~50 ms), joins, and reads the report. Call after the process
   // ended. Idempotent: later calls return the first outcome.
   JavaAgentOutcome finish(std::optional<int> exit_code, std::optional<int> signal);

@@ -83,6 +83,9 @@ struct CoreInfo {
 
 // The Java stack of the JVM thread that began the shutdown (jvm_agent.h).
 struct JavaLastWords {
+  // How the shutdown began (not in the JSON: `reason` says it in words).
+  enum class Shutdown { ExitCall, Signal, MainReturned, Unknown };
+  Shutdown how = Shutdown::Unknown;
   std::string thread;              // "main", "SIGTERM handler", "DestroyJavaVM", ...
   std::vector<std::string> stack;  // "Class.method(File.java:line)", innermost first
   std::string reason;              // "System.exit(4) called from SelfKill.main(SelfKill.java:5)"

@@ -82,7 +82,8 @@ TEST_CASE("the cause is told with the last words") {
   CHECK(cause.summary == "exited by itself with code 4: exit() called from fail_here (prog.c:12)");
 
   LastWords java;
-  java.java = JavaLastWords{"main", {"SelfKill.main(SelfKill.java:5)"}, "System.exit(4) called from SelfKill.main(SelfKill.java:5)"};
+  java.java = JavaLastWords{JavaLastWords::Shutdown::ExitCall, "main", {"SelfKill.main(SelfKill.java:5)"},
+                            "System.exit(4) called from SelfKill.main(SelfKill.java:5)"};
   Cause jcause;
   jcause.category = CauseCategory::Exit;
   jcause.summary = "exited by itself with code 4";
