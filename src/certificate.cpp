@@ -212,6 +212,9 @@ json to_json(const Certificate& c, WallTime now) {
   return json{
       {"schema", kCertificateSchema},
       {"final", c.final},
+      // "running" while the watch goes on (a reader whose watcher pid is gone knows it died
+      // mid-watch: what the file holds is everything up to then), "final" once complete.
+      {"state", c.final ? "final" : "running"},
       {"process",
        {{"pid", c.process.pid > 0 ? json(c.process.pid) : json(nullptr)},  // null: never started
         {"argv", c.process.argv},
@@ -239,6 +242,7 @@ json to_json(const Certificate& c, WallTime now) {
         {"sys_cpu_s", nullable(c.resources.sys_cpu_s)}}},
       {"watcher",
        {{"version", c.watcher.version},
+        {"pid", c.watcher.pid > 0 ? json(c.watcher.pid) : json(nullptr)},
         {"warnings", c.watcher.warnings},
         {"backends", backends}}},
   };

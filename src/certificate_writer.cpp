@@ -61,8 +61,9 @@ const char* kind_of(mode_t mode) {
 }  // namespace
 
 Result<CertificateWriter> CertificateWriter::open(const std::string& path,
-                                                  const nlohmann::json& initial) {
+                                                  const nlohmann::json& initial, mode_t mode) {
   CertificateWriter writer(path);
+  writer.mode_ = mode;
   struct stat link {};
   bool exists = true;
   if (::lstat(path.c_str(), &link) != 0) {
@@ -102,7 +103,7 @@ Status CertificateWriter::open_event_log() {
   // a planted fifo fails or is refused below instead of blocking.
   events_.reset(::open(events.c_str(),
                        O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-                       0644));
+                       mode_));
   if (!events_.is_open()) {
     auto error = SysError::from_errno("open " + events);
     // ELOOP, or EACCES where the kernel's protected_symlinks refuses first: say why.
@@ -121,6 +122,7 @@ Status CertificateWriter::open_event_log() {
     // A hard link to another file (of ours) would truncate that file.
     return refusal(events + " has " + std::to_string(st.st_nlink) + " hard links: refusing to write to it");
   if (::ftruncate(events_.get(), 0) != 0) return SysError::from_errno("truncate " + events);
+  if (::fchmod(events_.get(), mode_) != 0) return SysError::from_errno("chmod " + events);
   events_size_ = 0;
   return Ok{};
 }
@@ -141,10 +143,15 @@ Status CertificateWriter::replace_certificate(const std::string& text) {
   for (int attempt = 0; attempt < 16 && !fd.is_open(); ++attempt) {
     temp = path_ + ".tmp." + random_suffix();
     // O_EXCL|O_NOFOLLOW: a new file of ours, never a planted link or file.
-    fd.reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    fd.reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_));
     if (!fd.is_open() && errno != EEXIST) break;
   }
   if (!fd.is_open()) return SysError::from_errno("create a temporary file beside " + path_);
+  if (::fchmod(fd.get(), mode_) != 0) {  // exactly --mode: the umask may have taken bits away
+    auto error = SysError::from_errno("chmod " + temp);
+    ::unlink(temp.c_str());
+    return error;
+  }
   if (auto st = write_all(fd.get(), text, temp); !st) {
     ::unlink(temp.c_str());  // frees the space a full file system needs back
     return st;

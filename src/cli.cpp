@@ -1,6 +1,7 @@
 #include "deathwatch/cli.h"
 
 #include <iostream>
+#include <regex>
 #include <string_view>
 
 #include <CLI/CLI.hpp>
@@ -35,7 +36,8 @@ int command_separator(int argc, char** argv) {
     if (word == "--") return i;
     if (word.size() < 2 || word[0] != '-') return 0;  // the command's first word
     // An option whose value is the next word: skip that value, it may be anything.
-    if (word == "--output" || word == "--pid") {
+    if (word == "--output" || word == "--pid" || word == "--mode" || word == "--redact" ||
+        word == "--last-words") {
       ++i;
       continue;
     }
@@ -52,6 +54,18 @@ int command_separator(int argc, char** argv) {
 }
 
 }  // namespace
+
+std::optional<mode_t> parse_file_mode(const std::string& text) {
+  if (text.empty() || text.size() > 4) return std::nullopt;
+  mode_t mode = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return std::nullopt;
+    mode = mode * 8 + static_cast<mode_t>(c - '0');
+  }
+  // Set-id and sticky bits mean nothing on a certificate: refused rather than ignored.
+  if (mode > 0777) return std::nullopt;
+  return mode;
+}
 
 ParsedCommandLine parse_command_line(int argc, char** argv) {
   CLI::App app{kDescription, "deathwatch"};
@@ -82,6 +96,17 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
                  "signals, non-zero exits: the default), always, or never")
       ->type_name("WHEN")
       ->check(CLI::IsMember({"never", "abnormal", "always"}));
+  std::string mode = "0640";
+  app.add_option("--mode", mode,
+                 "permissions of the certificate and FILE.events, in octal (default 0640; "
+                 "the files belong to the user who runs deathwatch)")
+      ->type_name("MODE");
+  app.add_option("--redact", options.redact,
+                 "mask every match of REGEX (ECMAScript syntax) in the command lines deathwatch "
+                 "records: the command's, its descendants' and senders' (repeatable)")
+      ->type_name("REGEX");
+  app.add_flag("--kill-with-watcher", options.kill_with_watcher,
+               "if deathwatch itself is killed, SIGKILL the command too (by default it runs on)");
   app.set_version_flag("--version", std::string("deathwatch ") + DEATHWATCH_VERSION);
   // Everything from the first `--` on is the command, byte for byte: CLI11 never sees it
   // (it would read `[.a,.b]` as a list and split it). Without `--`, the first word that is
@@ -115,6 +140,24 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
     return {std::nullopt, kExitOwnFailure};
   }
   options.follow = !no_follow;
+  if (auto parsed_mode = parse_file_mode(mode)) {
+    options.file_mode = *parsed_mode;
+  } else {
+    std::cerr << "deathwatch: --mode " << mode << ": not an octal file mode such as 0640\n";
+    return {std::nullopt, kExitOwnFailure};
+  }
+  for (const auto& pattern : options.redact) {
+    try {
+      std::regex check(pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      std::cerr << "deathwatch: --redact " << pattern << ": not a regular expression (" << e.what() << ")\n";
+      return {std::nullopt, kExitOwnFailure};
+    }
+  }
+  if (options.kill_with_watcher && options.attach_pid) {
+    std::cerr << "deathwatch: --kill-with-watcher applies to a command deathwatch starts, not to --pid\n";
+    return {std::nullopt, kExitOwnFailure};
+  }
   options.last_words = last_words == "never"    ? LastWordsPolicy::Never
                        : last_words == "always" ? LastWordsPolicy::Always
                                                 : LastWordsPolicy::Abnormal;

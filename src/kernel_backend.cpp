@@ -124,6 +124,8 @@ struct RingBufferDeleter {
   void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
 };
 
+constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
+
 int silent_libbpf(enum libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_WARN && std::getenv("DEATHWATCH_BPF_DEBUG")) return vfprintf(stderr, format, args);
   return 0;
@@ -142,7 +144,8 @@ struct KernelBackend::State {
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
 KernelBackend::~KernelBackend() = default;
 
-Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children, LastWordsPolicy last_words) {
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children, LastWordsPolicy last_words,
+                                                           std::optional<uid_t> owner) {
   if (const char* off = std::getenv("DEATHWATCH_NO_BPF"); off && *off && std::string(off) != "0")
     return SysError{"disabled by DEATHWATCH_NO_BPF", 0};
   libbpf_set_print(silent_libbpf);
@@ -165,10 +168,17 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
   int err = 0;
   for (bool try_last_words : {with_last_words, false}) {
     for (bool try_task_form : {true, false}) {
-      state->skel.reset(deathwatch_bpf__open());
+      // CO-RE against vmlinux's BTF only. Without a path, libbpf looks for a type missing
+      // from vmlinux (mm_rss_stat___old, kept for older kernels) in the modules' BTF too,
+      // and walking those (BPF_BTF_GET_NEXT_ID) needs CAP_SYS_ADMIN: with only CAP_BPF and
+      // CAP_PERFMON the load failed. The programs read no module's types.
+      LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+                  .btf_custom_path = path_exists(kVmlinuxBtf) ? kVmlinuxBtf : nullptr);
+      state->skel.reset(deathwatch_bpf__open_opts(&open_opts));
       if (!state->skel) return SysError::from_errno("eBPF open");
       auto& rodata = *state->skel->rodata;
       rodata.follow_children = follow_children;
+      rodata.owner_uid = owner ? static_cast<std::uint32_t>(*owner) : DW_ANY_OWNER;
       rodata.last_words = last_words == LastWordsPolicy::Always ? DW_LAST_WORDS_ALWAYS : DW_LAST_WORDS_ABNORMAL;
       bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, try_task_form);
       bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !try_task_form);
@@ -264,7 +274,7 @@ std::uint64_t KernelBackend::dropped_in(std::uint32_t ring) const {
 struct KernelBackend::State {};
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
 KernelBackend::~KernelBackend() = default;
-Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool, LastWordsPolicy) {
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool, LastWordsPolicy, std::optional<uid_t>) {
   return SysError{"this deathwatch was built without the eBPF backend", 0};
 }
 Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }

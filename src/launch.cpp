@@ -1,4 +1,5 @@
 #include "deathwatch/launch.h"
+#include "deathwatch/privileges.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -61,11 +62,24 @@ struct WaitThenExec {
   int release_read;
   int release_write;
   pid_t parent;
+  LaunchOptions options;
+  int ready_write;  // drop_capabilities: one byte once the child is dumpable, else -1
 
   template <typename Launcher>
   bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&,
                                const char* const*& cmd_line) const {
     cmd_line = argv;
+    if (options.drop_capabilities) {
+      // The command runs with the caller's credentials, never with deathwatch's capabilities.
+      // Dropped first, so that the child may then be made dumpable again: a process started
+      // with file capabilities is not, and its unprivileged tracer (deathwatch, once it has
+      // dropped its own) could not ptrace it.
+      drop_capabilities_in_child();
+      ::prctl(PR_SET_DUMPABLE, 1);
+      const char ready = 1;
+      [[maybe_unused]] ssize_t n = ::write(ready_write, &ready, 1);
+      ::close(ready_write);
+    }
     ::close(release_write);  // else the child holds its own pipe open and never sees EOF
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(kExitOwnFailure);  // deathwatch already gone
@@ -75,8 +89,8 @@ struct WaitThenExec {
       n = ::read(release_read, &go, 1);
     } while (n < 0 && errno == EINTR);
     if (n != 1) ::_exit(kExitOwnFailure);  // deathwatch died before releasing us
-    // The command must not die with deathwatch: that would change how it lives.
-    ::prctl(PR_SET_PDEATHSIG, 0);
+    // The command must not die with deathwatch, unless asked: that would change how it lives.
+    if (!options.die_with_watcher) ::prctl(PR_SET_PDEATHSIG, 0);
     signals.restore();
     return {};
   }
@@ -133,7 +147,8 @@ std::string resolve_executable(const std::string& name) {
 
 }  // namespace
 
-LaunchedChild launch_waiting(const std::vector<std::string>& argv, const SignalSnapshot& signals) {
+LaunchedChild launch_waiting(const std::vector<std::string>& argv, const SignalSnapshot& signals,
+                             const LaunchOptions& options) {
   if (argv.empty()) throw FatalError(kExitOwnFailure, "no command given");
   LaunchedChild child;
   child.executable = resolve_executable(argv[0]);
@@ -156,14 +171,26 @@ LaunchedChild launch_waiting(const std::vector<std::string>& argv, const SignalS
   for (std::size_t i = 1; i < argv.size(); ++i) sh_argv.push_back(argv[i].c_str());
   sh_argv.push_back(nullptr);
 
+  // Under file capabilities the child becomes traceable only once it has dropped them: the
+  // backend may not seize it before then.
+  ScopedFd ready_read, ready_write;
+  if (options.drop_capabilities) {
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0)
+      throw FatalError(kExitOwnFailure, std::string("pipe: ") + std::strerror(errno));
+    ready_read.reset(ready[0]);
+    ready_write.reset(ready[1]);
+  }
+
   boost::asio::io_context context;
   bp::posix::fork_and_forget_launcher launcher;
   for (int fd : inherited_descriptors()) launcher.fd_whitelist.push_back(fd);
   launcher.fd_whitelist.push_back(report_write.get());
+  if (ready_write.is_open()) launcher.fd_whitelist.push_back(ready_write.get());
 
   bp::error_code ec;
   WaitThenExec init{signals,           raw_argv.data(),     sh_argv.data(), report_write.get(),
-                    release_read.get(), child.release.get(), ::getpid()};
+                    release_read.get(), child.release.get(), ::getpid(), options, ready_write.get()};
   // fork_and_forget: Boost's default and vfork launchers wait for exec, which would
   // deadlock with a child that waits to be released first.
   auto process = launcher(context.get_executor(), ec, bp::filesystem::path(child.executable),
@@ -172,6 +199,14 @@ LaunchedChild launch_waiting(const std::vector<std::string>& argv, const SignalS
   child.pid = process.id();
   // Never let Boost wait on (or SIGKILL) a tracee: the tracer owns it from here.
   process.detach();
+  if (ready_read.is_open()) {
+    ready_write.reset();  // EOF, rather than a wait forever, should the child die first
+    char ready = 0;
+    ssize_t n;
+    do {
+      n = ::read(ready_read.get(), &ready, 1);
+    } while (n < 0 && errno == EINTR);
+  }
   return child;
 }
 

@@ -14,6 +14,7 @@
 #include "deathwatch/error.h"
 #include "deathwatch/launch.h"
 #include "deathwatch/own_signals.h"
+#include "deathwatch/privileges.h"
 #include "deathwatch/report.h"
 #include "deathwatch/supervisor.h"
 
@@ -62,7 +63,9 @@ bool hold_closed_standard_streams() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // First, before anything changes it: the signal state the target must inherit.
+  // First, before anything uses them: the caller's environment and deathwatch's capabilities
+  // sorted out, then the signal state the target must inherit.
+  const auto privileges = deathwatch::Privileges::at_start();
   const auto original_signals = deathwatch::SignalSnapshot::capture();
   const bool stderr_open = hold_closed_standard_streams();
   auto parsed = deathwatch::parse_command_line(argc, argv);
@@ -72,7 +75,7 @@ int main(int argc, char** argv) {
 
   try {
     const auto colour = ::isatty(STDERR_FILENO) ? deathwatch::Colour::On : deathwatch::Colour::Off;
-    deathwatch::Supervisor supervisor(options, original_signals, {options.quiet, stderr_open, colour});
+    deathwatch::Supervisor supervisor(options, original_signals, {options.quiet, stderr_open, colour}, privileges);
     const int status = supervisor.run();
     if (auto signo = supervisor.death_signal()) die_like_target(*signo, status);
     return status;

@@ -328,8 +328,67 @@ Sender read_process_identity(pid_t pid) {
   return s;
 }
 
+ProcMountOptions parse_proc_mount_options(std::string_view mountinfo) {
+  ProcMountOptions found;
+  for (std::string_view line : split_lines(mountinfo)) {
+    // "36 25 0:21 / /proc rw,nosuid shared:12 - proc proc rw,hidepid=2,gid=27"
+    std::vector<std::string_view> fields;
+    for (std::size_t pos = 0; pos <= line.size();) {
+      const auto end = std::min(line.find(' ', pos), line.size());
+      fields.push_back(line.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    if (fields.size() < 5 || fields[4] != "/proc") continue;
+    std::size_t dash = 5;
+    while (dash < fields.size() && fields[dash] != "-") ++dash;
+    if (dash + 3 >= fields.size() || fields[dash + 1] != "proc") continue;
+    ProcMountOptions options;
+    std::string_view super = fields[dash + 3];
+    for (std::size_t pos = 0; pos <= super.size();) {
+      const auto end = std::min(super.find(',', pos), super.size());
+      const std::string_view option = super.substr(pos, end - pos);
+      pos = end + 1;
+      if (option.rfind("hidepid=", 0) == 0) {
+        const std::string_view v = option.substr(8);
+        options.hidepid = v == "noaccess" ? 1 : v == "invisible" ? 2 : v == "ptraceable" ? 4
+                          : v == "off"    ? 0
+                                          : std::atoi(std::string(v).c_str());
+      } else if (option.rfind("gid=", 0) == 0) {
+        options.gid = static_cast<gid_t>(std::strtoul(std::string(option.substr(4)).c_str(), nullptr, 10));
+      }
+    }
+    found = options;
+  }
+  return found;
+}
+
+bool caller_may_read_cmdline_of(uid_t owner) {
+  const uid_t caller = ::getuid();
+  if (caller == 0 || owner == caller) return true;
+  static const ProcMountOptions options = [] {
+    auto text = read_text_file("/proc/self/mountinfo", 1 << 20);
+    return text ? parse_proc_mount_options(*text) : ProcMountOptions{};
+  }();
+  if (options.hidepid == 0) return true;
+  if (options.gid) {
+    if (::getgid() == *options.gid) return true;
+    gid_t groups[256];
+    const int n = ::getgroups(256, groups);
+    for (int i = 0; i < n; ++i)
+      if (groups[i] == *options.gid) return true;
+  }
+  return false;
+}
+
 Sender complete_captured_task(const CapturedTask& task) {
   Sender s = task.identity;
+  if (s.uid && !caller_may_read_cmdline_of(*s.uid)) {
+    // The kernel told deathwatch more than /proc would tell its caller: keep to the latter.
+    s.cmdline.reset();
+    s.note = "command line not shown: /proc hides other users' processes from the caller (hidepid)";
+    if (s.uid) s.user = user_name(*s.uid);
+    return s;
+  }
   const std::uint64_t start_boot_ns = task.start_boot_ns;
   if (s.uid) s.user = user_name(*s.uid);
   if (!s.pid) return s;

@@ -22,8 +22,18 @@
 
 namespace deathwatch {
 
-Supervisor::Supervisor(Options options, SignalSnapshot original_signals, ReportOptions report)
+namespace {
+
+// deathwatch's own path, for the setcap advice.
+std::string own_executable() { return read_link("/proc/self/exe").value_or("deathwatch"); }
+
+}  // namespace
+
+Supervisor::Supervisor(Options options, SignalSnapshot original_signals, ReportOptions report,
+                       Privileges privileges)
     : options_(std::move(options)),
+      privileges_(privileges),
+      redactor_(std::make_shared<const Redactor>(options_.redact)),
       original_signals_(original_signals),
       report_(report),
       recorder_(lookup_, forwarder_, outputs_, ::getpid(), options_.follow),
@@ -31,6 +41,7 @@ Supervisor::Supervisor(Options options, SignalSnapshot original_signals, ReportO
   recorder_.set_last_words(&last_words_reader_, options_.last_words);
   Certificate& c = recorder_.certificate();
   c.watcher.version = DEATHWATCH_VERSION;
+  c.watcher.pid = ::getpid();
   c.process.argv = options_.command;
   std::error_code ec;
   auto cwd = std::filesystem::current_path(ec);
@@ -38,12 +49,21 @@ Supervisor::Supervisor(Options options, SignalSnapshot original_signals, ReportO
 }
 
 void Supervisor::warn(const std::string& message) {
-  spdlog::warn("{}", escape_for_terminal(message));  // may quote a path or command line
+  std::string shown = message;
+  redactor_->apply(shown);
+  spdlog::warn("{}", escape_for_terminal(shown));  // may quote a path or command line
   recorder_.warn(message);
 }
 
 int Supervisor::run() {
   signal_fd_ = take_own_signals();
+  if (options_.attach_pid) {
+    // Before anything is loaded or written: deathwatch's capabilities must not reach a
+    // process its caller could not trace.
+    if (auto may = privileges_.check_caller_may_trace(*options_.attach_pid); !may)
+      throw FatalError(kExitOwnFailure, "--pid " + std::to_string(*options_.attach_pid) + ": " +
+                                            may.error().describe());
+  }
   open_outputs();
   if (options_.follow || ::getpid() == 1) {
     // Orphaned descendants are reparented to deathwatch, which reaps them (and, as PID 1 in
@@ -60,9 +80,11 @@ int Supervisor::run() {
 }
 
 void Supervisor::open_outputs() {
+  outputs_.set_redactor(redactor_);
   if (options_.output) {
     // Refused before the target starts: a certificate that cannot be written is no watch.
-    auto writer = CertificateWriter::open(*options_.output, to_json(recorder_.certificate(), WallClock::now()));
+    auto writer = CertificateWriter::open(*options_.output, to_json(recorder_.certificate(), WallClock::now()),
+                                          options_.file_mode);
     if (!writer)
       throw FatalError(kExitOwnFailure, "cannot write " + *options_.output + ": " +
                                             writer.error().describe());
@@ -77,7 +99,8 @@ void Supervisor::start_target() {
   Certificate& c = recorder_.certificate();
   LaunchedChild child;
   try {
-    child = launch_waiting(options_.command, original_signals_);
+    child = launch_waiting(options_.command, original_signals_,
+                           {privileges_.elevated(), options_.kill_with_watcher});
   } catch (const FatalError& e) {
     if (e.exit_status() == kExitOwnFailure) throw;
     // Not found, or not even reachable: as final a certificate as a failed exec gets.
@@ -117,7 +140,14 @@ void Supervisor::start_target() {
 
 void Supervisor::choose_backend(const std::function<Status()>& seize) {
   auto& backends = recorder_.certificate().watcher.backends;
-  auto kernel = KernelBackend::open(options_.follow, options_.last_words);
+  auto kernel = [this] {
+    const auto raised = privileges_.raise();  // only to load and attach
+    return KernelBackend::open(options_.follow, options_.last_words,
+                               privileges_.caller_is_root() ? std::nullopt
+                                                            : std::optional<uid_t>(privileges_.caller_uid()));
+  }();
+  // Attached, or refused: from here deathwatch needs no capability the caller lacks.
+  if (auto dropped = privileges_.drop_all(); !dropped) warn("cannot drop capabilities: " + dropped.error().describe());
   if (kernel && (*kernel)->watch(target_)) {
     kernel_ = std::move(*kernel);
     mode_ = Mode::Kernel;
@@ -183,9 +213,11 @@ void Supervisor::event_loop() {
       announced_orphans = true;
       recorder_.conclude(std::nullopt);
       const Certificate& c = recorder_.certificate();
+      std::string name = c.process.argv.empty() ? "the process" : c.process.argv[0];
+      redactor_->apply(name);
       spdlog::warn("{} ended ({}); still watching {} descendant(s) it left running "
                    "(Ctrl+C or SIGTERM to deathwatch stops watching)",
-                   escape_for_terminal(c.process.argv.empty() ? "the process" : c.process.argv[0]),
+                   escape_for_terminal(name),
                    c.outcome.describe(), recorder_.tree().alive_count());
       write_certificate();
     }
@@ -335,8 +367,8 @@ void Supervisor::finish() {
   }
   std::optional<std::string> sender_advice;
   if (mode_ != Mode::Kernel && !recorder_.certificate().watcher.backends.empty())
-    sender_advice = "to name SIGKILL senders, run deathwatch as root or grant it "
-                    "cap_bpf,cap_perfmon+ep (eBPF backend: " +
+    sender_advice = "to name SIGKILL senders, run deathwatch as root or grant it the "
+                    "capabilities once: setcap cap_bpf,cap_perfmon+p " + own_executable() + " (eBPF backend: " +
                     recorder_.certificate().watcher.backends.front().detail + ")";
   recorder_.conclude(sender_advice);
   recorder_.mark_written();

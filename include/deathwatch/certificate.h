@@ -146,6 +146,7 @@ struct Backend {
 
 struct WatcherInfo {
   std::string version;
+  pid_t pid = 0;  // deathwatch's own: a "running" certificate whose watcher is gone is stale
   std::vector<std::string> warnings;
   std::vector<Backend> backends;
 };

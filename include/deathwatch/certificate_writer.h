@@ -41,7 +41,11 @@ class CertificateWriter {
   // FILE can be written (Replace: by writing `initial`). Refuses, with the reason, a
   // FILE.events that is a link, not a regular file, not deathwatch's user's, or hard-linked
   // elsewhere; a FILE that is a link owned by another user, a block device or a directory.
-  static Result<CertificateWriter> open(const std::string& path, const nlohmann::json& initial);
+  // Files deathwatch creates (FILE, FILE.events) get exactly `mode`, whatever the umask:
+  // they belong to the user running deathwatch, and the default 0640 keeps other users out
+  // of command lines and senders.
+  static Result<CertificateWriter> open(const std::string& path, const nlohmann::json& initial,
+                                        mode_t mode = 0640);
 
   CertificateWriter(CertificateWriter&&) = default;
   CertificateWriter& operator=(CertificateWriter&&) = default;
@@ -67,6 +71,7 @@ class CertificateWriter {
   Status replace_certificate(const std::string& text);
 
   std::string path_;
+  mode_t mode_ = 0640;
   Target target_ = Target::Replace;
   ScopedFd events_;    // Replace: FILE.events
   ScopedFd in_place_;  // InPlace: FILE, opened at start

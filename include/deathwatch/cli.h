@@ -21,6 +21,9 @@ struct Options {
   std::optional<pid_t> attach_pid;    // --pid PID: watch a running process instead of a command
   // --last-words: whose backtrace, fault, syscall and state at death are captured
   LastWordsPolicy last_words = LastWordsPolicy::Abnormal;
+  mode_t file_mode = 0640;            // --mode: permissions of the certificate and event log
+  std::vector<std::string> redact;    // --redact REGEX: masked in every recorded command line
+  bool kill_with_watcher = false;     // --kill-with-watcher: the command dies if deathwatch does
 };
 
 // Parses argv. Returns the options, or an exit status when deathwatch should stop here
@@ -30,5 +33,7 @@ struct ParsedCommandLine {
   int exit_status = 0;
 };
 ParsedCommandLine parse_command_line(int argc, char** argv);
+// "0640", "640", "600": an octal permission mode (no set-id or sticky bits).
+std::optional<mode_t> parse_file_mode(const std::string& text);
 
 }  // namespace deathwatch

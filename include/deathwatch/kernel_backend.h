@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "deathwatch/identity.h"
@@ -31,8 +32,10 @@ class KernelBackend {
   // `last_words`: whether dying processes are captured (fentry/do_group_exit and
   // tp_btf/signal_deliver); where this kernel cannot load those programs, the rest runs
   // without them and last_words_hook() says why.
-  static Result<std::unique_ptr<KernelBackend>> open(bool follow_children,
-                                                     LastWordsPolicy last_words = LastWordsPolicy::Abnormal);
+  // `owner`: set for a caller who is not root. Processes whose uids are not all the owner's
+  // (a set-user-ID descendant) are not reported: the caller does not own them.
+  static Result<std::unique_ptr<KernelBackend>> open(bool follow_children, LastWordsPolicy last_words,
+                                                     std::optional<uid_t> owner);
   ~KernelBackend();
 
   Status watch(pid_t tgid);

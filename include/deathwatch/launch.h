@@ -42,7 +42,16 @@ struct LaunchedChild {
 // restores `signals`, then execs with execvp's semantics (a file without a shebang runs
 // under /bin/sh). Throws FatalError(127) when the command is not found, (126) when it is a
 // directory or cannot be reached, (125) when fork fails.
-LaunchedChild launch_waiting(const std::vector<std::string>& argv, const SignalSnapshot& signals);
+struct LaunchOptions {
+  // Empty the child's permitted and effective sets before exec (deathwatch holds file
+  // capabilities its caller does not).
+  bool drop_capabilities = false;
+  // --kill-with-watcher: the command gets SIGKILL when deathwatch dies (PR_SET_PDEATHSIG).
+  // Otherwise it outlives a killed deathwatch, as it would have lived without it.
+  bool die_with_watcher = false;
+};
+LaunchedChild launch_waiting(const std::vector<std::string>& argv, const SignalSnapshot& signals,
+                             const LaunchOptions& options = {});
 
 // Lets the child go on to exec. The release pipe is closed either way.
 Status release_child(LaunchedChild& child);

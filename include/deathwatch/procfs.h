@@ -63,6 +63,18 @@ std::vector<pid_t> list_numeric_entries(const std::string& dir);
 std::optional<std::string> read_thread_comm(pid_t pid, pid_t tid);
 std::optional<std::string> user_name(uid_t uid);
 
+// How /proc is mounted where deathwatch runs: hidepid= hides other users' processes
+// (1 "noaccess", 2 "invisible", 4 "ptraceable"), gid= exempts a group.
+struct ProcMountOptions {
+  int hidepid = 0;
+  std::optional<gid_t> gid;
+};
+// From a /proc/self/mountinfo text: the last (topmost) proc mount at /proc.
+ProcMountOptions parse_proc_mount_options(std::string_view mountinfo);
+// Whether the caller (deathwatch's real uid and groups) could read the command line of a
+// process of `owner` in /proc itself. A kernel-captured command line is shown only then.
+bool caller_may_read_cmdline_of(uid_t owner);
+
 // Wall-clock start time of a process from its start ticks (boot time + ticks / CLK_TCK).
 WallTime start_time_from_ticks(std::uint64_t start_ticks);
 

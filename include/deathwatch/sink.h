@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "deathwatch/certificate.h"
+#include "deathwatch/redactor.h"
 
 namespace deathwatch {
 
@@ -41,19 +42,35 @@ class Outputs {
     batching_ = false;
     for (auto& s : sinks_) s->end_batch();
   }
+  // --redact: what every sink is told is masked first (a copy; the record keeps the truth).
+  void set_redactor(std::shared_ptr<const Redactor> redactor) { redactor_ = std::move(redactor); }
+
   void signal_recorded(const SignalRecord& record) {
     const Durability when = batching_ ? Durability::EndOfBatch : Durability::Now;
+    if (redactor_ && redactor_->active() && (record.sender || record.forwarded_from)) {
+      SignalRecord masked = record;
+      redactor_->apply(masked);
+      for (auto& s : sinks_) s->signal_recorded(masked, when);
+      return;
+    }
     for (auto& s : sinks_) s->signal_recorded(record, when);
   }
-  void update(const Certificate& certificate) {
-    for (auto& s : sinks_) s->update(certificate);
-  }
-  void final(const Certificate& certificate) {
-    for (auto& s : sinks_) s->final(certificate);
-  }
+  void update(const Certificate& certificate) { each(certificate, &Sink::update); }
+  void final(const Certificate& certificate) { each(certificate, &Sink::final); }
 
  private:
+  void each(const Certificate& certificate, void (Sink::*told)(const Certificate&)) {
+    if (redactor_ && redactor_->active()) {
+      Certificate masked = certificate;
+      redactor_->apply(masked);
+      for (auto& s : sinks_) ((*s).*told)(masked);
+      return;
+    }
+    for (auto& s : sinks_) ((*s).*told)(certificate);
+  }
+
   std::vector<std::unique_ptr<Sink>> sinks_;
+  std::shared_ptr<const Redactor> redactor_;
   bool batching_ = false;
 };
 

@@ -24,6 +24,7 @@
 #include "deathwatch/launch.h"
 #include "deathwatch/observation.h"
 #include "deathwatch/oom_evidence.h"
+#include "deathwatch/privileges.h"
 #include "deathwatch/recorder.h"
 #include "deathwatch/scoped_fd.h"
 #include "deathwatch/sinks.h"
@@ -40,7 +41,7 @@ inline constexpr std::chrono::milliseconds kFlushPeriod{100};
 
 class Supervisor : public Observer {
  public:
-  Supervisor(Options options, SignalSnapshot original_signals, ReportOptions report);
+  Supervisor(Options options, SignalSnapshot original_signals, ReportOptions report, Privileges privileges);
 
   // Runs the target to its end. Returns the exit status deathwatch should give; when the
   // target died of a signal, death_signal() says which (deathwatch then dies of it too).
@@ -92,6 +93,8 @@ class Supervisor : public Observer {
   void collect_java_last_words(const ProcessEnded& ended);
 
   Options options_;
+  Privileges privileges_;
+  std::shared_ptr<const Redactor> redactor_;  // --redact: applied to all that leaves
   SignalSnapshot original_signals_;
   ReportOptions report_;
   Outputs outputs_;

@@ -16,6 +16,8 @@ char LICENSE[] SEC("license") = "GPL";
 // Read-only configuration, set by user space between open and load.
 const volatile bool follow_children = false;
 const volatile unsigned int last_words = DW_LAST_WORDS_ABNORMAL;  // enum dw_last_words_policy
+// The caller's uid when deathwatch runs for a user who is not root (DW_ANY_OWNER for root).
+const volatile unsigned int owner_uid = DW_ANY_OWNER;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -48,6 +50,16 @@ struct {
 
 static __always_inline bool is_watched(u32 tgid) {
   return bpf_map_lookup_elem(&watched, &tgid) != NULL;
+}
+
+// Whether the caller owns `task`: its real, effective and saved uids are all the caller's,
+// the kernel's rule for ptrace. A set-user-ID descendant belongs to someone else: what is
+// sent to it, its last words and its OOM death are not the caller's to read.
+static __always_inline bool owned(struct task_struct* task) {
+  if (owner_uid == DW_ANY_OWNER) return true;
+  const struct cred* cred = BPF_CORE_READ(task, real_cred);
+  return BPF_CORE_READ(cred, uid.val) == owner_uid && BPF_CORE_READ(cred, euid.val) == owner_uid &&
+         BPF_CORE_READ(cred, suid.val) == owner_uid;
 }
 
 // Wake-up policy for events that can wait: none, unless the buffer is filling up (a storm),
@@ -154,7 +166,7 @@ SEC("tp_btf/signal_generate")
 int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct task_struct* task,
              int group, int result) {
   u32 tgid = task->tgid;
-  if (!is_watched(tgid)) return 0;
+  if (!is_watched(tgid) || !owned(task)) return 0;
   struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count_drop();
@@ -205,7 +217,7 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
 SEC("tp_btf/mark_victim")
 int BPF_PROG(on_mark_victim_task, struct task_struct* task, uid_t uid) {
   u32 tgid = task->tgid;
-  if (!is_watched(tgid)) return 0;
+  if (!is_watched(tgid) || !owned(task)) return 0;
   struct dw_event* e = new_event(DW_EVENT_OOM_VICTIM, task);
   if (!e) return 0;
   struct mm_struct* mm = task->mm;
@@ -280,7 +292,7 @@ static __always_inline bool killed_from_outside(struct task_struct* task) {
 SEC("tp_btf/signal_deliver")
 int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo* info, struct k_sigaction* ka) {
   struct task_struct* task = bpf_get_current_task_btf();
-  if (!is_watched(task->tgid)) return 0;
+  if (!is_watched(task->tgid) || !owned(task)) return 0;
   if (!fatal_by_default(sig)) return 0;
   if (ka && BPF_CORE_READ(ka, sa.sa_handler) != 0) return 0;  // handled or ignored: lives on
   if ((unsigned long)info <= 1 && sig == 9 && !killed_from_outside(task)) return 0;
@@ -327,7 +339,7 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit_capturing, struct task_struct* p, bool group_dead) {
   struct task_struct* task = bpf_get_current_task_btf();
   u32 tgid = p->tgid;
-  if (task == p && is_watched(tgid) && p->mm) {
+  if (task == p && is_watched(tgid) && p->mm && owned(task)) {
     struct pending_death* pending = bpf_map_lookup_elem(&last_words_pending, &tgid);
     if (pending) {
       // The thread a fatal signal was delivered to: the others wait for it.

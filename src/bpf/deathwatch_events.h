@@ -4,6 +4,7 @@
 #define DEATHWATCH_EVENTS_H
 
 #define DW_COMM_LEN 16
+#define DW_ANY_OWNER 0xFFFFFFFFu  /* owner_uid: a root watcher, every process is reported */
 #define DW_ANCESTORS 4
 #define DW_ARGS_LEN 256
 #define DW_FILENAME_LEN 128
