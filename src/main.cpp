@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <string_view>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "deathwatch/cli.h"
@@ -16,17 +19,50 @@
 #include "deathwatch/own_signals.h"
 #include "deathwatch/privileges.h"
 #include "deathwatch/report.h"
+#include "deathwatch/stderr_writer.h"
 #include "deathwatch/supervisor.h"
 
 namespace {
 
+// spdlog's lines through the non-blocking stderr writer, the level coloured on a terminal.
+class StderrLogSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit StderrLogSink(bool colour) : colour_(colour) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::string_view text(formatted.data(), formatted.size());
+    if (!colour_ || msg.color_range_end <= msg.color_range_start || msg.color_range_end > text.size()) {
+      deathwatch::stderr_writer().write(text);
+      return;
+    }
+    const char* code = msg.level >= spdlog::level::err ? "\033[1;31m"
+                       : msg.level == spdlog::level::warn ? "\033[1;33m"
+                                                          : "\033[36m";
+    std::string coloured(text.substr(0, msg.color_range_start));
+    coloured += code;
+    coloured += text.substr(msg.color_range_start, msg.color_range_end - msg.color_range_start);
+    coloured += "\033[0m";
+    coloured += text.substr(msg.color_range_end);
+    deathwatch::stderr_writer().write(coloured);
+  }
+  void flush_() override {}
+
+ private:
+  bool colour_;
+};
+
 void set_up_logging(int verbosity) {
   // Diagnostics go to stderr only: the target owns stdout.
-  auto logger = spdlog::stderr_color_mt("deathwatch");
+  auto logger = std::make_shared<spdlog::logger>(
+      "deathwatch", std::make_shared<StderrLogSink>(::isatty(STDERR_FILENO) && !std::getenv("NO_COLOR")));
   logger->set_pattern("deathwatch: %^%l%$: %v");
   logger->set_level(verbosity >= 2 ? spdlog::level::trace
                     : verbosity == 1 ? spdlog::level::debug
                                      : spdlog::level::warn);
+  spdlog::register_logger(logger);
   spdlog::set_default_logger(logger);
 }
 
@@ -74,16 +110,18 @@ int main(int argc, char** argv) {
   set_up_logging(options.verbosity);
 
   try {
-    const auto colour = ::isatty(STDERR_FILENO) ? deathwatch::Colour::On : deathwatch::Colour::Off;
+    const auto colour = ::isatty(STDERR_FILENO) && !std::getenv("NO_COLOR") ? deathwatch::Colour::On : deathwatch::Colour::Off;
     deathwatch::Supervisor supervisor(options, original_signals, {options.quiet, stderr_open, colour}, privileges);
     const int status = supervisor.run();
     if (auto signo = supervisor.death_signal()) die_like_target(*signo, status);
     return status;
   } catch (const deathwatch::FatalError& e) {
-    std::cerr << "deathwatch: " << deathwatch::escape_for_terminal(e.what()) << "\n";
+    deathwatch::stderr_writer().write("deathwatch: " + deathwatch::escape_for_terminal(e.what()) + "\n",
+                                      deathwatch::StderrWriter::kPatience);
     return e.exit_status();
   } catch (const std::exception& e) {
-    std::cerr << "deathwatch: internal error: " << e.what() << "\n";
+    deathwatch::stderr_writer().write(std::string("deathwatch: internal error: ") + e.what() + "\n",
+                                      deathwatch::StderrWriter::kPatience);
     return deathwatch::kExitOwnFailure;
   }
 }

@@ -1,4 +1,5 @@
 #include "deathwatch/sinks.h"
+#include "deathwatch/stderr_writer.h"
 
 #include <iostream>
 
@@ -89,11 +90,11 @@ class StderrReportSink : public Sink {
   void final(const Certificate& certificate) override {
     if (!options_.stderr_open) return;  // a closed stream stays closed; nothing lands elsewhere
     if (certificate.exec_error) {
-      std::cerr << "deathwatch: " << escape_for_terminal(*certificate.exec_error) << "\n";
+      stderr_writer().write("deathwatch: " + escape_for_terminal(*certificate.exec_error) + "\n", StderrWriter::kPatience);
       return;
     }
     if (options_.quiet && certificate.outcome.is_normal()) return;
-    std::cerr << render_report(certificate, options_.colour) << std::flush;
+    stderr_writer().write(render_report(certificate, options_.colour), StderrWriter::kPatience);
   }
 
  private:

@@ -19,6 +19,7 @@
 #include "deathwatch/procfs.h"
 #include "deathwatch/report.h"
 #include "deathwatch/signals.h"
+#include "deathwatch/stderr_writer.h"
 
 namespace deathwatch {
 
@@ -365,6 +366,9 @@ void Supervisor::finish() {
     if (auto lost = kernel_->last_words_dropped())
       warn(std::to_string(lost) + " last-words captures were lost (their ring buffer was full)");
   }
+  if (const auto lost = stderr_writer().lost_bytes())
+    warn(std::to_string(lost) + " bytes of deathwatch's own stderr output were dropped: stderr "
+         "was not being read (or failed); the command was never held up by it");
   std::optional<std::string> sender_advice;
   if (mode_ != Mode::Kernel && !recorder_.certificate().watcher.backends.empty())
     sender_advice = "to name SIGKILL senders, run deathwatch as root or grant it the "
