@@ -13,6 +13,8 @@
 #include <elfutils/libdwfl.h>
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -169,6 +171,34 @@ std::string function_name(const char* symbol) {
   return status == 0 && out ? std::string(out.get()) : name;
 }
 
+// file:line for a pc whose compile unit libdw could not find: before elfutils 0.191 it
+// finds units only through .debug_aranges, which clang does not emit, so a clang-built
+// program had no file:line at all. Without that section, the units are searched by their
+// own ranges (DW_AT_low_pc/high_pc/ranges).
+std::optional<std::pair<std::string, int>> line_from_units(Dwfl_Module* mod, Dwarf_Addr pc) {
+  Dwarf_Addr bias = 0;
+  Dwarf* dwarf = dwfl_module_getdwarf(mod, &bias);
+  if (dwarf == nullptr) return std::nullopt;
+  Dwarf_Aranges* aranges = nullptr;
+  std::size_t count = 0;
+  if (dwarf_getaranges(dwarf, &aranges, &count) == 0 && count > 0) return std::nullopt;  // searched already
+  const Dwarf_Addr address = pc - bias;
+  Dwarf_CU* cu = nullptr;
+  Dwarf_Die unit;
+  std::uint8_t unit_type = 0;
+  while (dwarf_get_units(dwarf, cu, &cu, nullptr, &unit_type, &unit, nullptr) == 0) {
+    if (dwarf_haspc(&unit, address) != 1) continue;
+    Dwarf_Line* line = dwarf_getsrc_die(&unit, address);
+    if (line == nullptr) return std::nullopt;
+    int lineno = 0;
+    dwarf_lineno(line, &lineno);
+    const char* file = dwarf_linesrc(line, nullptr, nullptr);
+    if (file == nullptr) return std::nullopt;
+    return std::make_pair(std::string(file), lineno);
+  }
+  return std::nullopt;
+}
+
 // Module, offset, function and (with debug info) file:line for one pc. For a return address
 // the lookup uses pc - 1: the call may be the last instruction of its function or line.
 StackFrame symbolize(Dwfl* dwfl, const RawFrame& raw, bool names) {
@@ -199,6 +229,9 @@ StackFrame symbolize(Dwfl* dwfl, const RawFrame& raw, bool names) {
       f.file = file;
       if (lineno > 0) f.line = lineno;
     }
+  } else if (auto found = line_from_units(mod, lookup)) {
+    f.file = found->first;
+    if (found->second > 0) f.line = found->second;
   }
   return f;
 }

@@ -38,6 +38,12 @@ check(frame["module"] == os.path.realpath(prog), f"module is the program ({frame
 check(frame["file"] and frame["file"].endswith("last_words.c") and frame["line"] == EXIT_LINE,
       f"file:line last_words.c:{EXIT_LINE} ({frame['file']}:{frame['line']})")
 check(frame["offset"].startswith("0x") and frame["address"].startswith("0x"), "offset and address in hex")
+# The same built by clang (DWARF 5, no .debug_aranges): file:line still found.
+rc, err, clang_cert = die("exit", program("last_words_clang"))
+clang_frames = clang_cert["last_words"]["backtrace"]
+clang_frame = next((f for f in clang_frames if f["function"] == "fail_with_exit_code"), None)
+check(clang_frame and (clang_frame["file"] or "").endswith("last_words.c") and clang_frame["line"] == EXIT_LINE,
+      f"clang-built: file:line last_words.c:{EXIT_LINE} ({clang_frame})")
 check(lw["syscall"]["name"] == "exit_group" and lw["syscall"]["detail"] == "status 4", f"in exit_group ({lw['syscall']})")
 check(lw["thread"]["tid"] == cert["process"]["pid"], "the main thread called exit")
 check(lw["vm_rss_kib"] and lw["vm_rss_kib"] > 0 and lw["vm_hwm_kib"] >= lw["vm_rss_kib"], "VmRSS and VmHWM")

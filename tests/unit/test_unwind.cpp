@@ -24,15 +24,23 @@
 
 using namespace deathwatch;
 
+// clang has no noipa: noinline plus no optimisation of the function keeps its frame, and no
+// sanitizer code around the calls (clang gives that code line 0: no file:line to check).
+#if defined(__clang__)
+#define DW_NOIPA [[gnu::noinline, clang::optnone, clang::no_sanitize("address", "undefined", "coverage")]]
+#else
+#define DW_NOIPA [[gnu::noipa]]
+#endif
+
 // The chain the child runs. noipa: neither inlined, cloned nor turned into tail calls (the
 // asm after each call keeps the caller's frame live), so each is its own frame at -O2.
-[[gnu::noipa]] int dw_test_level_two(int depth) {
+DW_NOIPA int dw_test_level_two(int depth) {
   ::raise(SIGSTOP);  // the parent captures the scene here, then kills us
   asm volatile("" ::: "memory");
   return depth + 1;
 }
 
-[[gnu::noipa]] int dw_test_level_one(int depth) {
+DW_NOIPA int dw_test_level_one(int depth) {
   const int r = dw_test_level_two(depth + 1);
   asm volatile("" ::: "memory");
   return r + 1;
