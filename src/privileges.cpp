@@ -85,8 +85,10 @@ int restore_original_environment() {
   if (env_start == 0 || env_end <= env_start) return 0;
   const char* block = reinterpret_cast<const char*>(env_start);
   const std::size_t size = env_end - env_start;
-  // Leaked on purpose: environ must outlive everything, as the original array does.
-  auto* restored = new std::vector<char*>;
+  // Never freed: environ must outlive everything (atexit handlers too), as the original
+  // array does. Held by a static, so it is not a leak.
+  static auto* restored = new std::vector<char*>;
+  restored->clear();
   for (std::size_t at = 0; at < size;) {
     const std::size_t length = ::strnlen(block + at, size - at);
     if (length > 0) restored->push_back(const_cast<char*>(block + at));
@@ -155,7 +157,7 @@ Status Privileges::check_caller_may_trace(pid_t pid) const {
   ScopedFd mem(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (mem.is_open()) return Ok{};
   const int err = errno;
-  if (err == ENOENT) return SysError{"no process " + std::to_string(pid), 0};
+  if (err == ENOENT) return SysError{"no running process " + std::to_string(pid), 0};
   return SysError{"you may not trace pid " + std::to_string(pid) +
                       " (another user's process, or a more privileged one)",
                   err};
