@@ -4,6 +4,9 @@ the numbers (signals per second, deathwatch's peak RSS) are printed for the reco
 from dwtest import *
 
 wd = workdir()
+# Under the sanitizer pass ASan's shadow memory and its 256 MiB quarantine of freed blocks
+# count in deathwatch's RSS: the bound is about growth there, not the figure.
+RSS_BOUND_KIB = (1 << 20) if "ASAN_OPTIONS" in os.environ else 64 * 1024
 
 
 def watch(name, command):
@@ -35,7 +38,7 @@ print(f"[{MODE}] {N_SIGNALS} signals: {elapsed:.2f}s, {N_SIGNALS / elapsed:,.0f}
       f"deathwatch peak RSS {peak} KiB")
 check(rc == 0, "every signal reached its handler (the program checks its own count)")
 check(usr1 == N_SIGNALS, f"exactly {N_SIGNALS} SIGUSR1 counted ({usr1})")
-check(peak < 64 * 1024, f"deathwatch's peak RSS bounded ({peak} KiB < 64 MiB)")
+check(peak < RSS_BOUND_KIB, f"deathwatch's peak RSS bounded ({peak} KiB < {RSS_BOUND_KIB} KiB)")
 with open(os.path.join(wd, "signals.json.events")) as f:
     lines = sum(1 for _ in f)
 check(lines < 100, f"the event log stays bounded ({lines} lines)")
@@ -49,7 +52,7 @@ print(f"[{MODE}] {N_CHILDREN} children: {elapsed:.2f}s, {elapsed / N_CHILDREN * 
 check(rc == 0, "exit 0")
 check(n["started"] == N_CHILDREN and n["exited_normally"] == N_CHILDREN,
       f"all {N_CHILDREN} children started and counted ({n})")
-check(peak < 64 * 1024, f"deathwatch's peak RSS bounded ({peak} KiB < 64 MiB)")
+check(peak < RSS_BOUND_KIB, f"deathwatch's peak RSS bounded ({peak} KiB < {RSS_BOUND_KIB} KiB)")
 
 N_THREADS = 2000
 rc, cert, peak, elapsed = watch("threads", [program("many_threads"), str(N_THREADS), "7"])
@@ -57,4 +60,4 @@ if rc == 100:
     fail("the threads could not be created (limits)")
 print(f"[{MODE}] {N_THREADS} threads: {elapsed:.2f}s, deathwatch peak RSS {peak} KiB")
 check(rc == 7 and cert["outcome"]["exit_code"] == 7, f"traced to the end: exit 7 ({rc})")
-check(peak < 64 * 1024, f"deathwatch's peak RSS bounded ({peak} KiB < 64 MiB)")
+check(peak < RSS_BOUND_KIB, f"deathwatch's peak RSS bounded ({peak} KiB < {RSS_BOUND_KIB} KiB)")
