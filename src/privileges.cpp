@@ -105,9 +105,13 @@ Privileges Privileges::at_start() {
   Privileges p;
   p.caller_uid_ = ::getuid();
   p.caller_gid_ = ::getgid();
-  if (::getauxval(AT_SECURE) != 0 && p.caller_uid_ != 0) restore_original_environment();
+  // Secure-execution mode for a non-root caller: the kernel gave deathwatch capabilities from
+  // its file. A plain binary run by a user who holds capabilities of their own (systemd's
+  // AmbientCapabilities=) is not elevated: those are the caller's, and pass to the command.
+  const bool secure = ::getauxval(AT_SECURE) != 0 && p.caller_uid_ != 0;
+  if (secure) restore_original_environment();
   auto sets = read_own_capabilities();
-  p.elevated_ = p.caller_uid_ != 0 && sets && sets->permitted != 0;
+  p.elevated_ = secure && sets && sets->permitted != 0;
   if (p.elevated_) {
     // `+ep` starts with them effective: lowered until needed.
     CapabilitySets lowered = *sets;

@@ -191,7 +191,18 @@ check(cause["sender"] is None or not cause["sender"].get("cmdline"),
       "hidepid: its command line, hidden from the caller in /proc, is not shown")
 check("kill -TERM" not in err.decode(), "hidepid: nor on stderr")
 
-# 6. --mode.
+# 6. A caller with capabilities of its own (systemd's AmbientCapabilities= with User=) running
+# a plain deathwatch: they are the caller's, and reach the command untouched.
+plain = os.path.join(wd, "deathwatch_plain")
+shutil.copy2(DEATHWATCH, plain)
+ambient = UNPRIV + ["--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"]
+bare = subprocess.run(ambient + ["grep", "^Cap", "/proc/self/status"], capture_output=True, text=True).stdout
+wrapped = subprocess.run(ambient + [plain, "-q", "--", "grep", "^Cap", "/proc/self/status"],
+                         capture_output=True, text=True, timeout=60).stdout
+check(wrapped == bare and "0000000000000400" in bare,
+      f"a caller's own ambient capability reaches the command as in a bare run ({wrapped.split()})")
+
+# 7. --mode.
 out = certificate_named("mode.json")
 subprocess.run(UNPRIV + [copies["+p"], "-q", "--mode", "0600", "-o", out, "--", "true"], check=True, timeout=30)
 check(os.stat(out).st_mode & 0o777 == 0o600 and os.stat(out + ".events").st_mode & 0o777 == 0o600,
