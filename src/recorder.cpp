@@ -292,7 +292,7 @@ void Recorder::descendant_died(pid_t pid, const Outcome& outcome, WallTime when)
   signalled_pids_.erase(pid);
 }
 
-void Recorder::conclude(const std::optional<std::string>& sender_advice) {
+void Recorder::conclude(const std::optional<std::string>& privilege_fix) {
   const Outcome& outcome = certificate_.outcome;
   if (outcome.kind == OutcomeKind::Killed && outcome.signal == SIGKILL && oom_probe_) {
     if (!certificate_.oom)
@@ -309,9 +309,13 @@ void Recorder::conclude(const std::optional<std::string>& sender_advice) {
     certificate_.cause = decide_cause(outcome, target_, certificate_.signals,
                                       certificate_.process.ended_at.value_or(WallClock::now()),
                                       certificate_.oom);
-    if (sender_advice && certificate_.cause.category == CauseCategory::Signal &&
+    // A missing privilege is said only where it changed the answer, with the fix.
+    if (privilege_fix && certificate_.cause.category == CauseCategory::Signal &&
         !certificate_.cause.sender && outcome.signal == SIGKILL)
-      certificate_.cause.evidence.push_back(*sender_advice);
+      certificate_.cause.evidence.push_back("to name SIGKILL senders, " + *privilege_fix);
+    if (privilege_fix && certificate_.cause.category == CauseCategory::Oom && certificate_.oom &&
+        certificate_.oom->source.rfind("ebpf", 0) != 0)
+      certificate_.cause.evidence.push_back("to have the kernel itself name the OOM victim, " + *privilege_fix);
   }
   if (!certificate_.exec_error && target_ > 0) {
     certificate_.last_words = scenes_.take(target_, outcome, /*watched_process=*/true);

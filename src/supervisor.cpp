@@ -161,10 +161,9 @@ void Supervisor::choose_backend(const std::function<Status()>& seize) {
   }
   const std::string why = kernel ? "cannot watch the process" : kernel.error().describe();
   backends.push_back({"ebpf", false, why});
-  if (std::getenv("DEATHWATCH_NO_BPF"))
-    spdlog::info("eBPF backend off: {}", why);  // asked for: no warning
-  else
-    warn("eBPF backend unavailable (" + why + "): SIGKILL senders cannot be named");
+  // Not a warning: a missing privilege is no event. It is in watcher.backends, and the
+  // report says it only where it changed the answer (Recorder::conclude).
+  spdlog::info("eBPF backend off: {}", why);
   auto seized = seize();
   if (seized) {
     mode_ = Mode::Ptrace;
@@ -369,12 +368,12 @@ void Supervisor::finish() {
   if (const auto lost = stderr_writer().lost_bytes())
     warn(std::to_string(lost) + " bytes of deathwatch's own stderr output were dropped: stderr "
          "was not being read (or failed); the command was never held up by it");
-  std::optional<std::string> sender_advice;
+  std::optional<std::string> privilege_fix;
   if (mode_ != Mode::Kernel && !recorder_.certificate().watcher.backends.empty())
-    sender_advice = "to name SIGKILL senders, run deathwatch as root or grant it the "
-                    "capabilities once: setcap cap_bpf,cap_perfmon+p " + own_executable() + " (eBPF backend: " +
+    privilege_fix = "run deathwatch as root or grant it the capabilities once: setcap "
+                    "cap_bpf,cap_perfmon+p " + own_executable() + " (eBPF backend: " +
                     recorder_.certificate().watcher.backends.front().detail + ")";
-  recorder_.conclude(sender_advice);
+  recorder_.conclude(privilege_fix);
   recorder_.mark_written();
   outputs_.final(recorder_.snapshot());
   own_cgroup_.reset();  // now, not at destruction: deathwatch may end by raising a signal

@@ -84,8 +84,10 @@ class Recorder {
 
   void warn(const std::string& message);
   // The cause of the top's death, its OOM evidence and root cause; marks the model final.
-  // `sender_advice` is added to the evidence when a SIGKILL's sender stayed unknown.
-  void conclude(const std::optional<std::string>& sender_advice);
+  // `privilege_fix` (how to enable the eBPF backend, when it was not active) is added to the
+  // evidence only where its absence changed the answer: a SIGKILL whose sender stayed
+  // unknown, an OOM kill seen only through counters or the kernel log.
+  void conclude(const std::optional<std::string>& privilege_fix);
 
   Certificate& certificate() { return certificate_; }
   // The model with its descendant lists brought up to date, as sinks should see it.
