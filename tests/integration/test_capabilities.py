@@ -202,7 +202,24 @@ wrapped = subprocess.run(ambient + [plain, "-q", "--", "grep", "^Cap", "/proc/se
 check(wrapped == bare and "0000000000000400" in bare,
       f"a caller's own ambient capability reaches the command as in a bare run ({wrapped.split()})")
 
-# 7. --mode.
+# 7. In a sticky world-writable directory (like /tmp), links planted by another user at FILE
+# or FILE.events are neither followed nor clobbered.
+sticky = tempfile.mkdtemp(prefix="deathwatch-sticky.")
+os.chmod(sticky, 0o1777)
+victim = os.path.join(sticky, "victim")
+with open(victim, "w") as f:
+    f.write("precious\n")
+for name, plant in (("a symlink at FILE", lambda c: (os.symlink(victim, c), os.lchown(c, 65533, 65533))),
+                    ("a hard link at FILE.events", lambda c: os.link(victim, c + ".events"))):
+    cert = os.path.join(sticky, f"cert-{len(name)}.json")
+    plant(cert)
+    r = subprocess.run(UNPRIV + [copies["+p"], "-o", cert, "--", "true"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 125 and len(r.stderr.strip().splitlines()) == 1,
+          f"sticky directory, {name}: refused in one line ({r.returncode}: {r.stderr.strip()})")
+    check(open(victim).read() == "precious\n", f"sticky directory, {name}: the victim file is untouched")
+shutil.rmtree(sticky, ignore_errors=True)
+
+# 8. --mode.
 out = certificate_named("mode.json")
 subprocess.run(UNPRIV + [copies["+p"], "-q", "--mode", "0600", "-o", out, "--", "true"], check=True, timeout=30)
 check(os.stat(out).st_mode & 0o777 == 0o600 and os.stat(out + ".events").st_mode & 0o777 == 0o600,
