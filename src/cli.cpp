@@ -37,7 +37,8 @@ int command_separator(int argc, char** argv) {
     if (word.size() < 2 || word[0] != '-') return 0;  // the command's first word
     // An option whose value is the next word: skip that value, it may be anything.
     if (word == "--output" || word == "--pid" || word == "--mode" || word == "--redact" ||
-        word == "--last-words") {
+        word == "--last-words" || word == "--termination-log" || word == "--on-death" ||
+        word == "--metrics") {
       ++i;
       continue;
     }
@@ -107,6 +108,21 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
       ->type_name("REGEX");
   app.add_flag("--kill-with-watcher", options.kill_with_watcher,
                "if deathwatch itself is killed, SIGKILL the command too (by default it runs on)");
+  std::string termination_log, on_death, metrics;
+  app.add_option("--termination-log", termination_log,
+                 "write the one-sentence cause (at most 4096 bytes) to FILE at the end, for "
+                 "Kubernetes (default: /dev/termination-log when deathwatch is PID 1 and it exists)")
+      ->type_name("FILE");
+  app.add_option("--on-death", on_death,
+                 "once the certificate is final, run CMD with /bin/sh -c, the death in its "
+                 "environment (DEATHWATCH_CERT, _PID, _COMMAND, _OUTCOME, _EXIT_CODE, _SIGNAL, "
+                 "_CATEGORY, _CONFIDENCE, _SENDER_PID, _SENDER_COMM, _SUMMARY); killed after 30 s")
+      ->type_name("CMD");
+  app.add_option("--metrics", metrics,
+                 "count the death in FILE, a Prometheus textfile for node_exporter, accumulated "
+                 "across runs (deathwatch_deaths_total, deathwatch_last_death_timestamp_seconds, "
+                 "deathwatch_last_exit_code)")
+      ->type_name("FILE");
   app.set_version_flag("--version", std::string("deathwatch ") + DEATHWATCH_VERSION);
   // Everything from the first `--` on is the command, byte for byte: CLI11 never sees it
   // (it would read `[.a,.b]` as a list and split it). Without `--`, the first word that is
@@ -175,6 +191,9 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
     return {std::nullopt, kExitOwnFailure};
   }
   if (!output.empty()) options.output = output;
+  if (!termination_log.empty()) options.termination_log = termination_log;
+  if (!on_death.empty()) options.on_death = on_death;
+  if (!metrics.empty()) options.metrics = metrics;
   return {options, 0};
 }
 

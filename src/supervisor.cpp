@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deathwatch/operator_sinks.h"
 #include "deathwatch/own_signals.h"
 #include "deathwatch/procfs.h"
 #include "deathwatch/report.h"
@@ -94,6 +95,13 @@ void Supervisor::open_outputs() {
     outputs_.add(certificate_file_sink(shared));
   }
   outputs_.add(stderr_report_sink(report_));
+  // Then what operators' tools read, in the order a person would want them done.
+  auto termination_log = options_.termination_log;
+  if (!termination_log && ::getpid() == 1 && path_exists(kKubernetesTerminationLog))
+    termination_log = kKubernetesTerminationLog;
+  if (termination_log) outputs_.add(termination_log_sink(*termination_log));
+  if (options_.metrics) outputs_.add(metrics_file_sink(*options_.metrics));
+  if (options_.on_death) outputs_.add(death_hook_sink(*options_.on_death, options_.output.value_or("")));
 }
 
 void Supervisor::start_target() {

@@ -24,6 +24,9 @@ struct Options {
   mode_t file_mode = 0640;            // --mode: permissions of the certificate and event log
   std::vector<std::string> redact;    // --redact REGEX: masked in every recorded command line
   bool kill_with_watcher = false;     // --kill-with-watcher: the command dies if deathwatch does
+  std::optional<std::string> termination_log;  // --termination-log FILE: the cause, for Kubernetes
+  std::optional<std::string> on_death;         // --on-death CMD: run once the certificate is final
+  std::optional<std::string> metrics;          // --metrics FILE: Prometheus textfile, accumulated
 };
 
 // Parses argv. Returns the options, or an exit status when deathwatch should stop here

@@ -1,7 +1,7 @@
 // libFuzzer target: what a certificate reader meets. (1) Any bytes as a Linux string (argv,
 // path, comm) written into the certificate come out as valid JSON that reads back to the
 // same bytes (the \xHH rule, certificate.h). (2) Any text as a certificate file, a JVM agent
-// report or an attach reply is parsed without a crash.
+// report, an attach reply or a metrics textfile is parsed without a crash.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -11,6 +11,7 @@
 
 #include "deathwatch/certificate.h"
 #include "deathwatch/jvm_agent.h"
+#include "deathwatch/metrics_text.h"
 
 namespace {
 
@@ -51,5 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)deathwatch::parse_agent_report(bytes, 1, std::nullopt);
   (void)deathwatch::parse_attach_reply(bytes);
   (void)deathwatch::java_major_version(bytes);
+  // A metrics textfile read back (--metrics): what it renders parses to the same counts.
+  const auto metrics = deathwatch::parse_death_metrics(bytes);
+  if (deathwatch::parse_death_metrics(deathwatch::render_death_metrics(metrics)).deaths != metrics.deaths)
+    __builtin_trap();
   return 0;
 }

@@ -1,0 +1,34 @@
+// The few facts of a death that operators' tools key on (a hook's environment, metrics
+// labels, the termination log), taken once from the final certificate so that every such
+// sink names them the same way.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "deathwatch/certificate.h"
+
+namespace deathwatch {
+
+struct DeathFacts {
+  pid_t pid = 0;
+  std::string command;       // argv joined by spaces (as recorded: masked by --redact)
+  std::string program;       // basename of argv[0]: a bounded label
+  std::string outcome;       // "exited", "killed", "alive", "unknown"
+  std::optional<int> exit_code;  // a death by signal S counts as 128+S (what a shell sees)
+  std::optional<std::string> signal;  // "SIGKILL"
+  std::string category;      // "exit", "signal", "oom", "crash", ...
+  std::string confidence;    // "certain", "likely", "unknown"
+  std::optional<pid_t> sender_pid;
+  std::optional<std::string> sender_comm;
+  std::optional<uid_t> sender_uid;
+  std::optional<std::string> sender_unit;
+  std::string summary;       // the one-sentence cause
+  double ended_at_s = 0;     // Unix time of the end (now, when unknown)
+};
+
+DeathFacts death_facts(const Certificate& certificate);
+
+}  // namespace deathwatch
