@@ -123,6 +123,9 @@ ParsedCommandLine parse_command_line(int argc, char** argv) {
                  "across runs (deathwatch_deaths_total, deathwatch_last_death_timestamp_seconds, "
                  "deathwatch_last_exit_code)")
       ->type_name("FILE");
+  app.add_flag("--journal", options.journal,
+               "send the final certificate to the journal as one structured entry "
+               "(automatic when $JOURNAL_STREAM names deathwatch's stderr, as under systemd)");
   app.set_version_flag("--version", std::string("deathwatch ") + DEATHWATCH_VERSION);
   // Everything from the first `--` on is the command, byte for byte: CLI11 never sees it
   // (it would read `[.a,.b]` as a list and split it). Without `--`, the first word that is

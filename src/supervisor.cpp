@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deathwatch/journal_sink.h"
 #include "deathwatch/operator_sinks.h"
 #include "deathwatch/own_signals.h"
 #include "deathwatch/procfs.h"
@@ -100,6 +101,7 @@ void Supervisor::open_outputs() {
   if (!termination_log && ::getpid() == 1 && path_exists(kKubernetesTerminationLog))
     termination_log = kKubernetesTerminationLog;
   if (termination_log) outputs_.add(termination_log_sink(*termination_log));
+  if (options_.journal || stderr_is_journal_stream()) outputs_.add(journal_sink(options_.output.value_or("")));
   if (options_.metrics) outputs_.add(metrics_file_sink(*options_.metrics));
   if (options_.on_death) outputs_.add(death_hook_sink(*options_.on_death, options_.output.value_or("")));
 }

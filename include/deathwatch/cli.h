@@ -27,6 +27,7 @@ struct Options {
   std::optional<std::string> termination_log;  // --termination-log FILE: the cause, for Kubernetes
   std::optional<std::string> on_death;         // --on-death CMD: run once the certificate is final
   std::optional<std::string> metrics;          // --metrics FILE: Prometheus textfile, accumulated
+  bool journal = false;  // --journal: the certificate as a journal entry (also when stderr is the journal)
 };
 
 // Parses argv. Returns the options, or an exit status when deathwatch should stop here
