@@ -8,13 +8,16 @@
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include "deathwatch/cli.h"
 #include "deathwatch/error.h"
+#include "deathwatch/finalize.h"
 #include "deathwatch/launch.h"
 #include "deathwatch/own_signals.h"
 #include "deathwatch/privileges.h"
@@ -104,6 +107,10 @@ int main(int argc, char** argv) {
   const auto privileges = deathwatch::Privileges::at_start();
   const auto original_signals = deathwatch::SignalSnapshot::capture();
   const bool stderr_open = hold_closed_standard_streams();
+  // Subcommands, as the first word only: `deathwatch -- finalize` still runs a program of
+  // that name.
+  if (argc >= 2 && std::string_view(argv[1]) == "finalize")
+    return deathwatch::run_finalize(std::vector<std::string>(argv + 2, argv + argc));
   auto parsed = deathwatch::parse_command_line(argc, argv);
   if (!parsed.options) return parsed.exit_status;
   const deathwatch::Options& options = *parsed.options;
