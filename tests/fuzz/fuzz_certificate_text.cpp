@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "deathwatch/certificate.h"
+#include "deathwatch/finalize.h"
 #include "deathwatch/jvm_agent.h"
 #include "deathwatch/metrics_text.h"
 
@@ -48,7 +49,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (unescape(parsed.get<std::string>()) != bytes) __builtin_trap();
 
   const auto document = nlohmann::json::parse(bytes, nullptr, false);
-  if (!document.is_discarded()) (void)deathwatch::to_json_text(document, 2);
+  if (!document.is_discarded()) {
+    (void)deathwatch::to_json_text(document, 2);
+    // `deathwatch finalize` reads certificates others may have damaged: any JSON at all.
+    nlohmann::json copy = document;
+    copy["schema"] = deathwatch::kCertificateSchema;
+    const deathwatch::SystemdEnding ending{"timeout", "killed", "KILL"};
+    (void)deathwatch::finalize_certificate(copy, {document}, ending, deathwatch::WallClock::now());
+  }
   (void)deathwatch::parse_agent_report(bytes, 1, std::nullopt);
   (void)deathwatch::parse_attach_reply(bytes);
   (void)deathwatch::java_major_version(bytes);
