@@ -73,10 +73,18 @@ int Supervisor::run() {
     // a container, every zombie: tini's job).
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   }
-  if (options_.attach_pid)
+  if (options_.attach_pid) {
     attach_target();
-  else
+  } else {
+    // Before the fork: the command inherits NOTIFY_SOCKET naming the relay.
+    if (auto relay = NotifyRelay::from_environment()) {
+      if (*relay)
+        notify_relay_.emplace(std::move(**relay));
+      else
+        warn("Type=notify relay unavailable: " + relay->error().describe());
+    }
     start_target();
+  }
   event_loop();
   finish();
   return exit_status_;
@@ -231,16 +239,18 @@ void Supervisor::event_loop() {
                    c.outcome.describe(), recorder_.tree().alive_count());
       write_certificate();
     }
-    struct pollfd fds[4] = {{signal_fd_.get(), POLLIN, 0},
+    struct pollfd fds[5] = {{signal_fd_.get(), POLLIN, 0},
                             {kernel_ ? kernel_->event_fd() : -1, POLLIN, 0},
                             {exec_report_.get(), POLLIN, 0},
-                            {target_done_ ? -1 : target_pidfd_.get(), POLLIN, 0}};  // negative fds are skipped
-    if (::poll(fds, 4, poll_timeout_ms()) < 0 && errno != EINTR)
+                            {target_done_ ? -1 : target_pidfd_.get(), POLLIN, 0},  // negative fds are skipped
+                            {notify_relay_ ? notify_relay_->fd() : -1, POLLIN, 0}};
+    if (::poll(fds, 5, poll_timeout_ms()) < 0 && errno != EINTR)
       throw FatalError(kExitOwnFailure, std::string("poll: ") + std::strerror(errno));
     drain_own_signals();
     // Kernel events before wait statuses: a death is never handled before its cause.
     if (kernel_) consume_kernel_events();
     if (fds[2].revents) check_exec_report();
+    if (fds[4].revents) notify_relay_->relay_pending();
     if (fds[3].revents && mode_ != Mode::Ptrace) attached_target_ended();
     reap();
     send_due_forwards();
@@ -368,6 +378,7 @@ void Supervisor::write_certificate() {
 }
 
 void Supervisor::finish() {
+  if (notify_relay_) notify_relay_->relay_pending();  // a last STATUS= or STOPPING=1
   if (kernel_) {
     consume_kernel_events();
     if (auto lost = kernel_->dropped())

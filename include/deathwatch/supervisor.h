@@ -22,6 +22,7 @@
 #include "deathwatch/kernel_backend.h"
 #include "deathwatch/last_words_reader.h"
 #include "deathwatch/launch.h"
+#include "deathwatch/notify_relay.h"
 #include "deathwatch/observation.h"
 #include "deathwatch/oom_evidence.h"
 #include "deathwatch/privileges.h"
@@ -110,6 +111,7 @@ class Supervisor : public Observer {
   std::unique_ptr<KernelBackend> kernel_;
   std::optional<OomProbe> oom_probe_;
   std::optional<OwnCgroup> own_cgroup_;
+  std::optional<NotifyRelay> notify_relay_;  // $NOTIFY_SOCKET: the command's sd_notify, relayed
   bool attached_ = false;        // --pid: the target is not our child
   ScopedFd target_pidfd_;        // --pid: readable when the target ends
   bool end_requested_ = false;   // stop watching (Ctrl+C while attached / while orphans live)
