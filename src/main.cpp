@@ -22,6 +22,7 @@
 #include "deathwatch/own_signals.h"
 #include "deathwatch/privileges.h"
 #include "deathwatch/report.h"
+#include "deathwatch/show.h"
 #include "deathwatch/stderr_writer.h"
 #include "deathwatch/supervisor.h"
 
@@ -111,6 +112,8 @@ int main(int argc, char** argv) {
   // that name.
   if (argc >= 2 && std::string_view(argv[1]) == "finalize")
     return deathwatch::run_finalize(std::vector<std::string>(argv + 2, argv + argc));
+  if (argc >= 2 && std::string_view(argv[1]) == "show")
+    return deathwatch::run_show(std::vector<std::string>(argv + 2, argv + argc));
   auto parsed = deathwatch::parse_command_line(argc, argv);
   if (!parsed.options) return parsed.exit_status;
   const deathwatch::Options& options = *parsed.options;
