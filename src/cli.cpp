@@ -15,7 +15,8 @@ namespace {
 constexpr const char* kDescription =
     "deathwatch [OPTIONS] -- COMMAND [ARG...]   or   deathwatch [OPTIONS] --pid PID\n"
     "deathwatch finalize FILE   (ExecStopPost=: complete a certificate whose watcher died)\n"
-    "deathwatch show [--json] FILE...  |  deathwatch show --summary DIR   (read certificates)\n\n"
+    "deathwatch show [--json] FILE...  |  deathwatch show --summary DIR   (read certificates)\n"
+    "deathwatch install-unit|uninstall-unit [--dry-run] UNIT   (wrap a systemd service)\n\n"
     "deathwatch runs COMMAND and, when it ends, writes a death certificate: how it ended\n"
     "(exit code or signal) and who sent the signal that ended it, with the sender's command\n"
     "line and ancestry. The command keeps its stdio, terminal, signals and exit status.";

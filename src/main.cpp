@@ -23,6 +23,7 @@
 #include "deathwatch/privileges.h"
 #include "deathwatch/report.h"
 #include "deathwatch/show.h"
+#include "deathwatch/unit_install.h"
 #include "deathwatch/stderr_writer.h"
 #include "deathwatch/supervisor.h"
 
@@ -114,6 +115,10 @@ int main(int argc, char** argv) {
     return deathwatch::run_finalize(std::vector<std::string>(argv + 2, argv + argc));
   if (argc >= 2 && std::string_view(argv[1]) == "show")
     return deathwatch::run_show(std::vector<std::string>(argv + 2, argv + argc));
+  if (argc >= 2 && std::string_view(argv[1]) == "install-unit")
+    return deathwatch::run_install_unit(std::vector<std::string>(argv + 2, argv + argc));
+  if (argc >= 2 && std::string_view(argv[1]) == "uninstall-unit")
+    return deathwatch::run_uninstall_unit(std::vector<std::string>(argv + 2, argv + argc));
   auto parsed = deathwatch::parse_command_line(argc, argv);
   if (!parsed.options) return parsed.exit_status;
   const deathwatch::Options& options = *parsed.options;

@@ -1,11 +1,12 @@
 // libFuzzer target: kernel log lines (/dev/kmsg records) as the OOM evidence reads them,
-// and the cgroup and limits files it reads beside them.
+// the cgroup and limits files it reads beside them, and `systemctl show`'s Exec lines.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "deathwatch/death_scene.h"
 #include "deathwatch/oom_evidence.h"
+#include "deathwatch/unit_install.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -16,6 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   (void)deathwatch::parse_oom_kill_count(text);
   (void)deathwatch::parse_core_limit(text);
+  for (const auto& cmd : deathwatch::parse_exec_commands(text))  // `systemctl show` output
+    (void)deathwatch::render_drop_in("x.service", cmd, "/usr/bin/deathwatch");
   for (std::uint64_t address : {0ULL, 0x1000ULL, 0x7fffffffe000ULL, ~0ULL}) (void)deathwatch::mapping_end(text, address);
   return 0;
 }
