@@ -7,7 +7,7 @@ every sender is still in the event log (each could have been the killer)."""
 from dwtest import *
 
 N = 1500
-MAX_CPU_S = 3.0
+MAX_CPU_S = 3.0 * CPU_SCALE
 
 
 def storm(under_deathwatch, out=None):

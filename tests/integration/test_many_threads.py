@@ -94,5 +94,5 @@ check(not [w for w in cert["watcher"]["warnings"] if "lost" in w], "no kernel ev
 check(cert["resources"]["max_rss_kib"], "the target's own rusage collected")
 # Linear work per thread costs about what the program itself spends making and ending its
 # threads; the quadratic cost was three times that and more.
-budget = 0.5 + 1.5 * bare
+budget = (0.5 + 1.5 * bare) * CPU_SCALE
 check(own < budget, f"deathwatch's own CPU {own:.2f}s under {budget:.2f}s (0.5s + 1.5 x bare)")
