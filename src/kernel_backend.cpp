@@ -221,10 +221,17 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
     s->observer->observe(o);
     return 0;
   };
-  state->ring.reset(ring_buffer__new(bpf_map__fd(state->skel->maps.events), on_event, raw, nullptr));
-  if (state->ring && with_last_words &&
-      ring_buffer__add(state->ring.get(), bpf_map__fd(state->skel->maps.last_words_events), on_event, raw) != 0)
-    return SysError::from_errno("eBPF last-words ring buffer");
+  // ring_buffer__consume drains its rings in the order they were added: captures first. A
+  // capture is submitted before its process's exit event, but in the other ring; drained
+  // second, a death would be concluded before its last words were read (seen under ASan's
+  // slowness: the exit and the capture in one drain).
+  if (with_last_words) {
+    state->ring.reset(ring_buffer__new(bpf_map__fd(state->skel->maps.last_words_events), on_event, raw, nullptr));
+    if (state->ring && ring_buffer__add(state->ring.get(), bpf_map__fd(state->skel->maps.events), on_event, raw) != 0)
+      return SysError::from_errno("eBPF ring buffer");
+  } else {
+    state->ring.reset(ring_buffer__new(bpf_map__fd(state->skel->maps.events), on_event, raw, nullptr));
+  }
   if (!state->ring) return SysError::from_errno("eBPF ring buffer");
 
   state->oom_hook = task_form ? "tp_btf/mark_victim (task)" : "tp_btf/mark_victim (pid)";
