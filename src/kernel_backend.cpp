@@ -6,7 +6,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <vector>
 
 #include "deathwatch/procfs.h"
 #include "deathwatch/signals.h"
@@ -137,8 +139,26 @@ struct KernelBackend::State {
   std::unique_ptr<deathwatch_bpf, SkeletonDeleter> skel;
   MappedFileLocator files;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
-  Observer* observer = nullptr;
+  std::vector<std::vector<std::uint8_t>> pending;  // records of one drain, both rings
   std::string oom_hook;
+
+  // One record, as an observation.
+  void dispatch(const std::vector<std::uint8_t>& record, Observer& observer) {
+    const auto* event = reinterpret_cast<const dw_event*>(record.data());
+    if (event->kind == DW_EVENT_LAST_WORDS) {
+      if (record.size() >= sizeof(dw_last_words))
+        observer.observe(DeathCaptured{translate_last_words(*reinterpret_cast<const dw_last_words*>(record.data()), files), true});
+      return;
+    }
+    Observation o = translate(*event, oom_hook);
+    if (const auto* exec = std::get_if<ProcessExeced>(&o)) {
+      // For last words after the process is gone: its executable, and where its
+      // libraries are likely to be.
+      if (auto exe = read_link("/proc/" + std::to_string(exec->pid) + "/exe")) files.learn_executable(*exe);
+      if (exec->path) files.learn_executable(*exec->path);
+    }
+    observer.observe(o);
+  }
 };
 
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -202,29 +222,16 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
 
   State* raw = state.get();
   // Both ring buffers, signals and last words, are read through one ring_buffer (one epoll
-  // fd); the event's kind says which it is.
+  // fd). Each ring is in order, but libbpf drains them one after the other: the records are
+  // collected and handed on in the kernel's order (boot_ns, the first field of both), or a
+  // capture would be seen before the exec that preceded it, or after the exit that follows it.
   const ring_buffer_sample_fn on_event = [](void* ctx, void* data, size_t size) -> int {
     auto* s = static_cast<State*>(ctx);
-    if (!s->observer || size < sizeof(dw_event)) return 0;
-    if (static_cast<const dw_event*>(data)->kind == DW_EVENT_LAST_WORDS) {
-      if (size >= sizeof(dw_last_words))
-        s->observer->observe(DeathCaptured{translate_last_words(*static_cast<const dw_last_words*>(data), s->files), true});
-      return 0;
-    }
-    Observation o = translate(*static_cast<const dw_event*>(data), s->oom_hook);
-    if (const auto* exec = std::get_if<ProcessExeced>(&o)) {
-      // For last words after the process is gone: its executable, and where its
-      // libraries are likely to be.
-      if (auto exe = read_link("/proc/" + std::to_string(exec->pid) + "/exe")) s->files.learn_executable(*exe);
-      if (exec->path) s->files.learn_executable(*exec->path);
-    }
-    s->observer->observe(o);
+    if (size < sizeof(dw_event)) return 0;
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    s->pending.emplace_back(bytes, bytes + size);
     return 0;
   };
-  // ring_buffer__consume drains its rings in the order they were added: captures first. A
-  // capture is submitted before its process's exit event, but in the other ring; drained
-  // second, a death would be concluded before its last words were read (seen under ASan's
-  // slowness: the exit and the capture in one drain).
   if (with_last_words) {
     state->ring.reset(ring_buffer__new(bpf_map__fd(state->skel->maps.last_words_events), on_event, raw, nullptr));
     if (state->ring && ring_buffer__add(state->ring.get(), bpf_map__fd(state->skel->maps.events), on_event, raw) != 0)
@@ -256,9 +263,20 @@ Status KernelBackend::watch(pid_t tgid) {
 int KernelBackend::event_fd() const { return ring_buffer__epoll_fd(state_->ring.get()); }
 
 void KernelBackend::consume(Observer& observer) {
-  state_->observer = &observer;
-  ring_buffer__consume(state_->ring.get());
-  state_->observer = nullptr;
+  auto& pending = state_->pending;
+  pending.clear();
+  // A second drain when the first found anything: a capture committed while the first was
+  // past its ring comes with the exit event that follows it.
+  for (int round = 0; round < 2; ++round) {
+    const std::size_t before = pending.size();
+    ring_buffer__consume(state_->ring.get());
+    if (pending.size() == before) break;
+  }
+  auto boot_ns = [](const std::vector<std::uint8_t>& r) { return reinterpret_cast<const dw_event*>(r.data())->boot_ns; };
+  std::stable_sort(pending.begin(), pending.end(),
+                   [&](const auto& a, const auto& b) { return boot_ns(a) < boot_ns(b); });
+  for (const auto& record : pending) state_->dispatch(record, observer);
+  pending.clear();
 }
 
 std::uint64_t KernelBackend::dropped() const { return dropped_in(DW_DROPPED_EVENTS); }
