@@ -77,10 +77,18 @@ if not have("unshare"):
     skip("unshare (util-linux) not installed")
 k8s_log = os.path.join(wd, "k8s-termination-log")
 open(k8s_log, "w").close()
-script = (f"mount --bind {k8s_log} /dev/termination-log 2>/dev/null || "
-          f"(touch /dev/termination-log && mount --bind {k8s_log} /dev/termination-log); "
-          f"exec {DEATHWATCH} -q -- sh -c 'kill -TERM $$'")
-r = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--propagation", "private", "sh", "-c", script],
-                   capture_output=True, text=True, timeout=60)
+# A mount point for the test's file, made here if /dev has none, and removed afterwards; the
+# bind mount itself exists only in the scenario's private mount namespace.
+made_mount_point = not os.path.exists("/dev/termination-log")
+if made_mount_point:
+    open("/dev/termination-log", "w").close()
+try:
+    script = (f"mount --bind {k8s_log} /dev/termination-log && "
+              f"exec {DEATHWATCH} -q -- sh -c 'kill -TERM $$'")
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=60)
+finally:
+    if made_mount_point:
+        os.unlink("/dev/termination-log")
 check("SIGTERM" in open(k8s_log).read(),
       f"as PID 1, /dev/termination-log gets the cause by default ({open(k8s_log).read()!r}, {r.stderr.strip()})")
