@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
+#include <string_view>
 #include <cstring>
 #include <vector>
 
@@ -58,10 +60,26 @@ std::optional<Result<NotifyRelay>> NotifyRelay::from_environment() {
   return Result<NotifyRelay>(std::move(relay));
 }
 
-int NotifyRelay::relay_pending() {
+namespace {
+
+// The message without its MAINPID= lines.
+std::string without_main_pid(std::string_view message) {
+  std::string out;
+  while (!message.empty()) {
+    const auto nl = message.find('\n');
+    const std::string_view line = message.substr(0, nl == std::string_view::npos ? message.size() : nl + 1);
+    message.remove_prefix(line.size());
+    if (line.rfind("MAINPID=", 0) != 0) out += line;
+  }
+  return out;
+}
+
+}  // namespace
+
+int NotifyRelay::relay_pending(const std::function<bool(pid_t)>& from_watched) {
   int relayed = 0;
   std::vector<char> buffer(64 * 1024);
-  for (;;) {
+  for (int attempt = 0; attempt < kBatch; ++attempt) {
     struct iovec iov {buffer.data(), buffer.size()};
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 253) + CMSG_SPACE(sizeof(struct ucred))];
     struct msghdr msg {};
@@ -76,16 +94,36 @@ int NotifyRelay::relay_pending() {
     }
     // Descriptors (FDSTORE=1) go on with the message; credentials are deathwatch's own.
     std::vector<int> fds;
+    std::optional<pid_t> sender;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+        struct ucred cred {};
+        std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        sender = cred.pid;
+      }
+      if (c->cmsg_type != SCM_RIGHTS) continue;
       const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       const int* data = reinterpret_cast<const int*>(CMSG_DATA(c));
       fds.insert(fds.end(), data, data + count);
     }
+    if (!sender || !from_watched(*sender)) {
+      for (int fd : fds) ::close(fd);
+      if (!warned_foreign_) {
+        warned_foreign_ = true;
+        spdlog::warn("notify relay: dropped a message from pid {}, not the command's", sender.value_or(0));
+      }
+      continue;
+    }
+    const std::string message = without_main_pid(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+    if (message.empty()) {
+      for (int fd : fds) ::close(fd);
+      continue;
+    }
     sockaddr_un to{};
     socklen_t to_len = 0;
     make_address(upstream_address_, to, to_len);
-    struct iovec out_iov {buffer.data(), static_cast<std::size_t>(n)};
+    struct iovec out_iov {const_cast<char*>(message.data()), message.size()};
     struct msghdr out {};
     out.msg_name = &to;
     out.msg_namelen = to_len;
@@ -102,7 +140,9 @@ int NotifyRelay::relay_pending() {
       c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
       std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
     }
-    if (::sendmsg(upstream_.get(), &out, MSG_NOSIGNAL) < 0 && !warned_) {
+    // MSG_DONTWAIT: a full queue at systemd's end loses this message rather than stalling
+    // deathwatch (and a traced command in a stop).
+    if (::sendmsg(upstream_.get(), &out, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && !warned_) {
       warned_ = true;  // said once: systemd may be gone (a stop), or the message refused
       spdlog::warn("notify relay: cannot pass a message on to {}: {}", upstream_address_, std::strerror(errno));
     } else {
@@ -110,6 +150,7 @@ int NotifyRelay::relay_pending() {
     }
     for (int fd : fds) ::close(fd);  // systemd holds its own copies now
   }
+  return relayed;  // more may wait: poll reports the socket readable again
 }
 
 }  // namespace deathwatch

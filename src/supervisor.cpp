@@ -51,6 +51,10 @@ Supervisor::Supervisor(Options options, SignalSnapshot original_signals, ReportO
   if (!ec) c.process.cwd = cwd.string();
 }
 
+std::function<bool(pid_t)> Supervisor::from_watched_tree() const {
+  return [this](pid_t pid) { return pid == target_ || recorder_.tree().is_descendant(pid); };
+}
+
 void Supervisor::warn(const std::string& message) {
   std::string shown = message;
   redactor_->apply(shown);
@@ -250,7 +254,7 @@ void Supervisor::event_loop() {
     // Kernel events before wait statuses: a death is never handled before its cause.
     if (kernel_) consume_kernel_events();
     if (fds[2].revents) check_exec_report();
-    if (fds[4].revents) notify_relay_->relay_pending();
+    if (fds[4].revents) notify_relay_->relay_pending(from_watched_tree());
     if (fds[3].revents && mode_ != Mode::Ptrace) attached_target_ended();
     reap();
     send_due_forwards();
@@ -378,7 +382,7 @@ void Supervisor::write_certificate() {
 }
 
 void Supervisor::finish() {
-  if (notify_relay_) notify_relay_->relay_pending();  // a last STATUS= or STOPPING=1
+  if (notify_relay_) notify_relay_->relay_pending(from_watched_tree());  // a last STATUS= or STOPPING=1
   if (kernel_) {
     consume_kernel_events();
     if (auto lost = kernel_->dropped())

@@ -6,6 +6,9 @@
 // deathwatch's pid. MAINPID is not rewritten: deathwatch stays the main process.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -21,8 +24,13 @@ class NotifyRelay {
   static std::optional<Result<NotifyRelay>> from_environment();
 
   int fd() const { return own_.get(); }
-  // Relays every message waiting on the relay's socket. Returns how many were relayed.
-  int relay_pending();
+  // Relays the messages waiting on the relay's socket (at most kBatch per call, so that a
+  // flood cannot starve the poll loop). The socket is abstract: anyone on the host could
+  // write to it, so only a message whose kernel-given sender pid `from_watched` accepts (the
+  // command and its descendants) is passed on, and never its MAINPID= line: deathwatch stays
+  // the main process. Returns how many were relayed.
+  static constexpr int kBatch = 64;
+  int relay_pending(const std::function<bool(pid_t)>& from_watched);
   // The address the command was given ("@deathwatch-notify-..."): for tests and -v.
   const std::string& own_address() const { return own_address_; }
 
@@ -35,7 +43,8 @@ class NotifyRelay {
   ScopedFd upstream_;  // unbound datagram socket, for sendmsg to systemd's
   std::string upstream_address_;
   std::string own_address_;
-  bool warned_ = false;
+  bool warned_ = false;          // a message systemd's socket refused
+  bool warned_foreign_ = false;  // a message from outside the watched tree
 };
 
 }  // namespace deathwatch

@@ -87,6 +87,8 @@ class Supervisor : public Observer {
   void write_if_due();
   void write_certificate();
   void warn(const std::string& message);
+  // Whether a pid is the command or one of its descendants (the notify relay's senders).
+  std::function<bool(pid_t)> from_watched_tree() const;
   void finish();
   // Java last words (supervisor_jvm.cpp): an agent for each JVM the watch sees exec, read
   // back when it ends.
