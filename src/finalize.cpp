@@ -36,6 +36,11 @@ SystemdEnding SystemdEnding::from_environment() {
 
 namespace {
 
+long long number_of(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<long long>() : 0;
+}
+
 std::string text_of(const json& j, const char* key) {
   const auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -49,11 +54,11 @@ int merge_events(json& certificate, const std::vector<json>& events) {
   std::set<std::tuple<std::string, long long, std::string>> known;
   for (const auto& s : signals)
     if (s.is_object())
-      known.insert({text_of(s, "time"), s.value("pid", 0LL), text_of(s, "signal")});
+      known.insert({text_of(s, "time"), number_of(s, "pid"), text_of(s, "signal")});
   int added = 0;
   for (const auto& e : events) {
     if (!e.is_object() || !e.contains("signal")) continue;
-    const auto key = std::make_tuple(text_of(e, "time"), e.value("pid", 0LL), text_of(e, "signal"));
+    const auto key = std::make_tuple(text_of(e, "time"), number_of(e, "pid"), text_of(e, "signal"));
     if (known.count(key)) continue;
     known.insert(key);
     json entry = {{"time", e.value("time", json(nullptr))}, {"pid", e.value("pid", json(nullptr))},
@@ -91,7 +96,7 @@ std::string who(const json& sender) {
 Finalized finalize_certificate(json& c, const std::vector<json>& events, const SystemdEnding& end, WallTime now) {
   if (!c.is_object() || text_of(c, "schema") != kCertificateSchema)
     return {false, "not a deathwatch certificate"};
-  if (c.value("final", false)) return {false, "already final: nothing changed"};
+  if (is_final(c)) return {false, "already final: nothing changed"};
   const int merged = merge_events(c, events);
   json outcome = {{"kind", "unknown"}, {"exit_code", nullptr}, {"signal", nullptr}, {"core_dumped", false}};
   json cause = {{"category", "unknown"}, {"confidence", "unknown"}, {"signal", nullptr}, {"sender", nullptr},
@@ -134,7 +139,9 @@ Finalized finalize_certificate(json& c, const std::vector<json>& events, const S
   }
   cause["summary"] = summary;
   const std::string how = "completed by deathwatch finalize: its watcher (pid " +
-                          (c.contains("watcher") && c["watcher"].contains("pid") ? c["watcher"]["pid"].dump() : "?") +
+                          (c.contains("watcher") && c["watcher"].is_object() && c["watcher"].contains("pid")
+                               ? c["watcher"]["pid"].dump()
+                               : "?") +
                           ") died before the end" + (merged ? "; " + std::to_string(merged) + " signal(s) taken from the event log" : "") +
                           (evidence.empty() ? "; systemd passed no result" : "");
   evidence.push_back(how);
@@ -210,13 +217,14 @@ int run_finalize(const std::vector<std::string>& args) {
   json certificate = json::parse(*text, nullptr, false);
   if (certificate.is_discarded() || !certificate.is_object() || text_of(certificate, "schema") != kCertificateSchema)
     return refuse(path + ": not a deathwatch certificate");
-  if (certificate.value("final", false)) {
+  if (is_final(certificate)) {
     std::cerr << "deathwatch finalize: " << escape_for_terminal(path) << " is already final: nothing changed\n";
     return 0;
   }
   // A watcher still alive is not finalized under its feet.
-  if (certificate.contains("watcher") && certificate["watcher"].value("pid", json(nullptr)).is_number()) {
-    const pid_t watcher = certificate["watcher"]["pid"].get<pid_t>();
+  if (const auto w = certificate.find("watcher"); w != certificate.end() && w->is_object() &&
+                                                 w->contains("pid") && (*w)["pid"].is_number_integer()) {
+    const pid_t watcher = (*w)["pid"].get<pid_t>();
     if (auto stat_now = read_proc_stat(watcher); stat_now && stat_now->state != 'Z' && stat_now->comm == "deathwatch")
       return refuse(path + " is still being written by its watcher (pid " + std::to_string(watcher) + ")");
   }

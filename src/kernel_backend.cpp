@@ -165,7 +165,7 @@ KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(st
 KernelBackend::~KernelBackend() = default;
 
 Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children, LastWordsPolicy last_words,
-                                                           std::optional<uid_t> owner) {
+                                                           std::optional<Owner> owner) {
   if (const char* off = std::getenv("DEATHWATCH_NO_BPF"); off && *off && std::string(off) != "0")
     return SysError{"disabled by DEATHWATCH_NO_BPF", 0};
   libbpf_set_print(silent_libbpf);
@@ -198,7 +198,8 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
       if (!state->skel) return SysError::from_errno("eBPF open");
       auto& rodata = *state->skel->rodata;
       rodata.follow_children = follow_children;
-      rodata.owner_uid = owner ? static_cast<std::uint32_t>(*owner) : DW_ANY_OWNER;
+      rodata.owner_uid = owner ? static_cast<std::uint32_t>(owner->uid) : DW_ANY_OWNER;
+      rodata.owner_gid = owner ? static_cast<std::uint32_t>(owner->gid) : DW_ANY_OWNER;
       rodata.last_words = last_words == LastWordsPolicy::Always ? DW_LAST_WORDS_ALWAYS : DW_LAST_WORDS_ABNORMAL;
       bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, try_task_form);
       bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !try_task_form);
@@ -299,7 +300,7 @@ std::uint64_t KernelBackend::dropped_in(std::uint32_t ring) const {
 struct KernelBackend::State {};
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
 KernelBackend::~KernelBackend() = default;
-Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool, LastWordsPolicy, std::optional<uid_t>) {
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool, LastWordsPolicy, std::optional<Owner>) {
   return SysError{"this deathwatch was built without the eBPF backend", 0};
 }
 Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }

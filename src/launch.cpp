@@ -74,7 +74,7 @@ struct WaitThenExec {
       // Dropped first, so that the child may then be made dumpable again: a process started
       // with file capabilities is not, and its unprivileged tracer (deathwatch, once it has
       // dropped its own) could not ptrace it.
-      drop_capabilities_in_child();
+      if (!drop_capabilities_in_child()) ::_exit(kExitOwnFailure);
       ::prctl(PR_SET_DUMPABLE, 1);
       const char ready = 1;
       [[maybe_unused]] ssize_t n = ::write(ready_write, &ready, 1);

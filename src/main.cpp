@@ -106,19 +106,32 @@ bool hold_closed_standard_streams() {
 int main(int argc, char** argv) {
   // First, before anything uses them: the caller's environment and deathwatch's capabilities
   // sorted out, then the signal state the target must inherit.
-  const auto privileges = deathwatch::Privileges::at_start();
+  auto privileges = deathwatch::Privileges::at_start();
   const auto original_signals = deathwatch::SignalSnapshot::capture();
   const bool stderr_open = hold_closed_standard_streams();
   // Subcommands, as the first word only: `deathwatch -- finalize` still runs a program of
-  // that name.
-  if (argc >= 2 && std::string_view(argv[1]) == "finalize")
-    return deathwatch::run_finalize(std::vector<std::string>(argv + 2, argv + argc));
-  if (argc >= 2 && std::string_view(argv[1]) == "show")
-    return deathwatch::run_show(std::vector<std::string>(argv + 2, argv + argc));
-  if (argc >= 2 && std::string_view(argv[1]) == "install-unit")
-    return deathwatch::run_install_unit(std::vector<std::string>(argv + 2, argv + argc));
-  if (argc >= 2 && std::string_view(argv[1]) == "uninstall-unit")
-    return deathwatch::run_uninstall_unit(std::vector<std::string>(argv + 2, argv + argc));
+  // that name. They need no capability: dropped before they read a file.
+  if (argc >= 2) {
+    const std::string_view word(argv[1]);
+    using Subcommand = int (*)(const std::vector<std::string>&);
+    Subcommand run = word == "finalize"         ? &deathwatch::run_finalize
+                     : word == "show"           ? &deathwatch::run_show
+                     : word == "install-unit"   ? &deathwatch::run_install_unit
+                     : word == "uninstall-unit" ? &deathwatch::run_uninstall_unit
+                                                : nullptr;
+    if (run) {
+      if (auto dropped = privileges.drop_all(); !dropped) {
+        std::cerr << "deathwatch: " << dropped.error().describe() << "\n";
+        return deathwatch::kExitOwnFailure;
+      }
+      try {
+        return run(std::vector<std::string>(argv + 2, argv + argc));
+      } catch (const std::exception& e) {  // a damaged file must end in one line, not an abort
+        std::cerr << "deathwatch " << word << ": " << deathwatch::escape_for_terminal(e.what()) << "\n";
+        return deathwatch::kExitOwnFailure;
+      }
+    }
+  }
   auto parsed = deathwatch::parse_command_line(argc, argv);
   if (!parsed.options) return parsed.exit_status;
   const deathwatch::Options& options = *parsed.options;

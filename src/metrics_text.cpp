@@ -1,5 +1,6 @@
 #include "deathwatch/metrics_text.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -76,11 +77,13 @@ DeathMetrics parse_death_metrics(std::string_view text) {
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     if (line.empty() || line.front() == '#' || !parse_sample(line, name, labels, value)) continue;
     const std::string command = labels["command"];
-    if (name == kDeaths && value >= 0)
+    // A damaged file may hold anything: only values an integer can take are read back.
+    const bool integral = std::isfinite(value) && value >= -1e15 && value <= 1e15;
+    if (name == kDeaths && integral && value >= 0)
       m.deaths[{command, labels["category"], labels["signal"]}] = static_cast<std::uint64_t>(value);
-    else if (name == kLastDeath)
+    else if (name == kLastDeath && std::isfinite(value))
       m.last_death_timestamp[command] = value;
-    else if (name == kLastExit)
+    else if (name == kLastExit && integral)
       m.last_exit_code[command] = static_cast<long long>(value);
   }
   return m;

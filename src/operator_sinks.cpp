@@ -44,7 +44,7 @@ class TerminationLogSink : public Sink {
     std::string message = certificate.cause.summary;
     if (message.empty()) message = certificate.outcome.describe();
     if (message.size() > kTerminationMessageLimit) message.resize(kTerminationMessageLimit);
-    ScopedFd fd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY | O_CLOEXEC, 0644));
+    ScopedFd fd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC, 0644));
     Status st = fd.is_open() ? write_whole(fd.get(), message, path_) : SysError::from_errno("open " + path_);
     if (!st) spdlog::error("--termination-log: {}", escape_for_terminal(st.error().describe()));
   }
@@ -107,24 +107,40 @@ class DeathHookSink : public Sink {
       spdlog::error("--on-death: cannot run /bin/sh: {}", std::strerror(err));
       return;
     }
-    ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    struct pollfd p {pidfd.get(), POLLIN, 0};
-    int ready = 0;
-    do {
-      ready = ::poll(&p, 1, static_cast<int>(timeout_.count()));
-    } while (ready < 0 && errno == EINTR);
-    if (ready == 0) {
+    int status = 0;
+    if (!wait_within(pid, status)) {
       ::kill(-pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
       spdlog::error("--on-death: killed after {} s: {}", timeout_.count() / 1000, escape_for_terminal(command_));
       return;
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
       spdlog::error("--on-death: exited with code {}: {}", WEXITSTATUS(status), escape_for_terminal(command_));
     else if (WIFSIGNALED(status))
       spdlog::error("--on-death: killed by signal {}: {}", WTERMSIG(status), escape_for_terminal(command_));
+  }
+
+  // Reaps `pid` into `status` if it ends within the timeout. pidfd and poll where the kernel
+  // has them, else a polling waitpid.
+  bool wait_within(pid_t pid, int& status) const {
+    ScopedFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (pidfd.is_open()) {
+      struct pollfd p {pidfd.get(), POLLIN, 0};
+      int ready = 0;
+      do {
+        ready = ::poll(&p, 1, static_cast<int>(timeout_.count()));
+      } while (ready < 0 && errno == EINTR);
+      if (ready == 0) return false;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+      return true;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid || (r < 0 && errno != EINTR)) return true;
+      ::usleep(20000);
+    }
+    return false;
   }
 
   std::string command_;
@@ -154,7 +170,10 @@ class MetricsFileSink : public Sink {
     if (auto text = read_text_file(path_, 1 << 22)) metrics = parse_death_metrics(*text);
     add_death(metrics, facts);
     const std::string temp = path_ + ".tmp." + std::to_string(::getpid());
-    ScopedFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+    // Under the lock no other deathwatch writes this name: one left by a writer that died is
+    // removed; O_EXCL, so a link planted meanwhile is never written through.
+    ::unlink(temp.c_str());
+    ScopedFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!out.is_open()) return SysError::from_errno("open " + temp);
     if (auto st = write_whole(out.get(), render_death_metrics(metrics), temp); !st) {
       ::unlink(temp.c_str());

@@ -53,11 +53,11 @@ Status set_own_capabilities(const CapabilitySets& sets) {
   return Ok{};
 }
 
-void drop_capabilities_in_child() {
+bool drop_capabilities_in_child() {
   RawCapabilities raw;
-  if (::syscall(SYS_capget, &raw.header, raw.data) != 0) return;
+  if (::syscall(SYS_capget, &raw.header, raw.data) != 0) return false;
   for (auto& half : raw.data) half.effective = half.permitted = 0;  // inheritable: the caller's
-  ::syscall(SYS_capset, &raw.header, raw.data);
+  return ::syscall(SYS_capset, &raw.header, raw.data) == 0;
 }
 
 int restore_original_environment() {

@@ -206,7 +206,10 @@ void Recorder::on_started(const ProcessStarted& started) {
 }
 
 void Recorder::on_execed(const ProcessExeced& exec) {
-  scenes_.forget(exec.pid);
+  // A scene captured before an exec belongs to the old program. The launcher's late
+  // confirmation of the first exec is no exec: a command that exec'd and died at once may
+  // have its last words held already (seen under load and under ASan).
+  if (!exec.confirmation) scenes_.forget(exec.pid);
   if (exec.pid == target_) {
     target_identity_ = lookup_.identity(exec.pid);
     // Already gone, /proc/<pid>/exe unreadable: the kernel's path, else the launcher's.

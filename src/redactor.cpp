@@ -10,12 +10,25 @@ Redactor::Redactor(const std::vector<std::string>& patterns) {
 
 void Redactor::apply(std::vector<std::string>& words) const {
   if (patterns_.empty() || words.empty()) return;
+  // libstdc++'s std::regex recurses per character: text of hundreds of KiB (a command line
+  // may reach 2 MiB) could exhaust the stack. A word that long is masked whole, unmatched:
+  // too much hidden rather than a secret shown.
+  for (auto& w : words)
+    if (w.size() > kLongestMatched) w = std::string(kMask) + " (" + std::to_string(w.size()) + " bytes, not matched)";
   std::string joined;
   std::vector<std::size_t> starts;
   for (const auto& w : words) {
     if (!joined.empty() || !starts.empty()) joined += ' ';
     starts.push_back(joined.size());
     joined += w;
+  }
+  if (joined.size() > kLongestMatched) {  // many words: matched one by one instead
+    for (auto& w : words) {
+      std::vector<std::string> one{std::move(w)};
+      apply(one);
+      w = std::move(one.front());
+    }
+    return;
   }
   std::vector<bool> masked(joined.size(), false);
   bool any = false;

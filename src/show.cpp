@@ -179,7 +179,7 @@ int show_summary(const std::string& dir) {
     if (!text) continue;
     json j = json::parse(*text, nullptr, false);
     if (j.is_discarded() || !is_certificate(j)) continue;  // other JSON files in the directory
-    const bool gone = !j.value("final", false) && !watcher_alive(j);
+    const bool gone = !is_final(j) && !watcher_alive(j);
     lines.emplace_back(str(at(j, "process"), "ended_at", str(at(j, "process"), "started_at")), summary_line(j, gone));
   }
   ::closedir(d);
@@ -221,7 +221,7 @@ int run_show(const std::vector<std::string>& args) {
       status = 1;
       continue;
     }
-    const bool gone = !c->value("final", false) && !watcher_alive(*c);
+    const bool gone = !is_final(*c) && !watcher_alive(*c);
     if (as_json)
       std::cout << to_json_text(*c, 2) << "\n";
     else

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 
 namespace deathwatch {
 
@@ -20,12 +22,22 @@ void StderrWriter::open_once() {
   } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
     // A new open file description of the same pipe or terminal: its O_NONBLOCK is ours.
     own_.reset(::open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    shared_stream_ = !own_.is_open();
   }
 }
 
 long StderrWriter::write_some(std::string_view text) {
   if (socket_) return ::send(STDERR_FILENO, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  return ::write(own_.is_open() ? own_.get() : STDERR_FILENO, text.data(), text.size());
+  if (own_.is_open() || !shared_stream_) return ::write(own_.is_open() ? own_.get() : STDERR_FILENO, text.data(), text.size());
+  // A pipe or terminal that could not be reopened (another user's tty after su, a fifo):
+  // the shared blocking description, written only when poll says there is room, and at most
+  // PIPE_BUF at a time, which then cannot block.
+  struct pollfd p {STDERR_FILENO, POLLOUT, 0};
+  if (::poll(&p, 1, 0) <= 0 || !(p.revents & POLLOUT)) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return ::write(STDERR_FILENO, text.data(), std::min<std::size_t>(text.size(), PIPE_BUF));
 }
 
 bool StderrWriter::write(std::string_view text, std::chrono::milliseconds patience) {

@@ -89,6 +89,10 @@ int Supervisor::run() {
     }
     start_target();
   }
+  // Whatever happened above (a command not found never reaches the backend): no capability
+  // is kept for the watch.
+  if (auto dropped = privileges_.drop_all(); !dropped)
+    throw FatalError(kExitOwnFailure, "cannot drop capabilities: " + dropped.error().describe());
   event_loop();
   finish();
   return exit_status_;
@@ -165,12 +169,14 @@ void Supervisor::choose_backend(const std::function<Status()>& seize) {
   auto& backends = recorder_.certificate().watcher.backends;
   auto kernel = [this] {
     const auto raised = privileges_.raise();  // only to load and attach
-    return KernelBackend::open(options_.follow, options_.last_words,
-                               privileges_.caller_is_root() ? std::nullopt
-                                                            : std::optional<uid_t>(privileges_.caller_uid()));
+    std::optional<KernelBackend::Owner> owner;
+    if (!privileges_.caller_is_root()) owner = KernelBackend::Owner{privileges_.caller_uid(), privileges_.caller_gid()};
+    return KernelBackend::open(options_.follow, options_.last_words, owner);
   }();
-  // Attached, or refused: from here deathwatch needs no capability the caller lacks.
-  if (auto dropped = privileges_.drop_all(); !dropped) warn("cannot drop capabilities: " + dropped.error().describe());
+  // Attached, or refused: from here deathwatch needs no capability the caller lacks. Not
+  // dropping them is no option: the watch would go on with powers the caller does not have.
+  if (auto dropped = privileges_.drop_all(); !dropped)
+    throw FatalError(kExitOwnFailure, "cannot drop capabilities: " + dropped.error().describe());
   if (kernel && (*kernel)->watch(target_)) {
     kernel_ = std::move(*kernel);
     mode_ = Mode::Kernel;
@@ -291,8 +297,9 @@ void Supervisor::check_exec_report() {
     // The tracer reports the exec itself in ptrace mode; the kernel's first exec event came
     // before this confirmation and was set aside.
     if (mode_ != Mode::Ptrace) {
-      recorder_.record(ProcessExeced{target_, std::nullopt, std::nullopt});
-      maybe_attach_jvm(ProcessExeced{target_, std::nullopt, std::nullopt});
+      const ProcessExeced confirmed{target_, std::nullopt, std::nullopt, /*confirmation=*/true};
+      recorder_.record(confirmed);
+      maybe_attach_jvm(confirmed);
     }
     exec_confirmed_ = true;
     return;

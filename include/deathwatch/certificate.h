@@ -171,6 +171,12 @@ struct Certificate {
   bool final = false;  // false while the target runs: outcome not yet known
 };
 
+// A certificate read back (finalize, show): "final" is true only when it is the boolean true.
+inline bool is_final(const nlohmann::json& certificate) {
+  const auto it = certificate.is_object() ? certificate.find("final") : certificate.end();
+  return certificate.is_object() && it != certificate.end() && it->is_boolean() && it->get<bool>();
+}
+
 nlohmann::json to_json(const Sender& sender);
 nlohmann::json to_json(const SignalRecord& record);
 // One compact JSON line for the event log: the sender only by pid and comm (the certificate

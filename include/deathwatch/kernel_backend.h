@@ -32,10 +32,15 @@ class KernelBackend {
   // `last_words`: whether dying processes are captured (fentry/do_group_exit and
   // tp_btf/signal_deliver); where this kernel cannot load those programs, the rest runs
   // without them and last_words_hook() says why.
-  // `owner`: set for a caller who is not root. Processes whose uids are not all the owner's
-  // (a set-user-ID descendant) are not reported: the caller does not own them.
+  // `owner`: set for a caller who is not root. Processes whose uids or gids are not all the
+  // owner's (a set-user-ID or set-group-ID descendant) are not reported: the caller does
+  // not own them.
+  struct Owner {
+    uid_t uid;
+    gid_t gid;
+  };
   static Result<std::unique_ptr<KernelBackend>> open(bool follow_children, LastWordsPolicy last_words,
-                                                     std::optional<uid_t> owner);
+                                                     std::optional<Owner> owner);
   ~KernelBackend();
 
   Status watch(pid_t tgid);

@@ -69,6 +69,10 @@ struct ProcessExeced {
   // when the backend leaves them to /proc (ptrace: the process is stopped, /proc is exact).
   std::optional<std::vector<std::string>> argv;
   std::optional<std::string> path;
+  // The launcher's confirmation that the command's first exec succeeded (the exec report's
+  // pipe closed), which may be read long after the command exec'd, and even died: not an
+  // exec of its own (it must not make the recorder forget a death captured since).
+  bool confirmation = false;
 };
 
 // ptrace only: `pid` is about to exit with `raw_status` (wait-status form); its memory, and

@@ -29,8 +29,9 @@ struct CapabilitySets {
 // capget/capset on the calling thread, wrapped once (version 3: 64-bit sets).
 Result<CapabilitySets> read_own_capabilities();
 Status set_own_capabilities(const CapabilitySets& sets);
-// Async-signal-safe: for a forked child before exec. Clears permitted and effective.
-void drop_capabilities_in_child();
+// Async-signal-safe: for a forked child before exec. Clears permitted and effective; false
+// when the kernel refused (the child must not run the command then).
+bool drop_capabilities_in_child();
 
 class Privileges {
  public:

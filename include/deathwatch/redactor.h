@@ -16,6 +16,8 @@ namespace deathwatch {
 class Redactor {
  public:
   static constexpr const char* kMask = "[redacted]";
+  // Longest text a pattern is run on (std::regex recurses per character).
+  static constexpr std::size_t kLongestMatched = 16 * 1024;
 
   // Throws std::regex_error for a pattern that is not an ECMAScript regular expression.
   explicit Redactor(const std::vector<std::string>& patterns);

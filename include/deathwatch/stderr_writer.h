@@ -38,6 +38,7 @@ class StderrWriter {
   std::mutex mutex_;  // log lines may come from the JVM attach thread
   bool opened_ = false;
   bool socket_ = false;
+  bool shared_stream_ = false;  // a pipe or tty that could not be reopened: poll before each write
   ScopedFd own_;  // a non-blocking description of stderr's pipe or terminal, when reopened
   bool gave_up_ = false;
   std::uint64_t lost_ = 0;

@@ -18,6 +18,7 @@ const volatile bool follow_children = false;
 const volatile unsigned int last_words = DW_LAST_WORDS_ABNORMAL;  // enum dw_last_words_policy
 // The caller's uid when deathwatch runs for a user who is not root (DW_ANY_OWNER for root).
 const volatile unsigned int owner_uid = DW_ANY_OWNER;
+const volatile unsigned int owner_gid = DW_ANY_OWNER;  // the caller's real gid
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -52,14 +53,17 @@ static __always_inline bool is_watched(u32 tgid) {
   return bpf_map_lookup_elem(&watched, &tgid) != NULL;
 }
 
-// Whether the caller owns `task`: its real, effective and saved uids are all the caller's,
-// the kernel's rule for ptrace. A set-user-ID descendant belongs to someone else: what is
-// sent to it, its last words and its OOM death are not the caller's to read.
+// Whether the caller owns `task`: its real, effective and saved uids and gids are all the
+// caller's, as the kernel's rule for ptrace wants them. A set-user-ID or set-group-ID
+// descendant belongs to someone else: what is sent to it, its last words and its OOM death
+// are not the caller's to read. (The rule's other conditions, dumpability and a capability
+// subset, are not checked here; see README.)
 static __always_inline bool owned(struct task_struct* task) {
   if (owner_uid == DW_ANY_OWNER) return true;
   const struct cred* cred = BPF_CORE_READ(task, real_cred);
   return BPF_CORE_READ(cred, uid.val) == owner_uid && BPF_CORE_READ(cred, euid.val) == owner_uid &&
-         BPF_CORE_READ(cred, suid.val) == owner_uid;
+         BPF_CORE_READ(cred, suid.val) == owner_uid && BPF_CORE_READ(cred, gid.val) == owner_gid &&
+         BPF_CORE_READ(cred, egid.val) == owner_gid && BPF_CORE_READ(cred, sgid.val) == owner_gid;
 }
 
 // Wake-up policy for events that can wait: none, unless the buffer is filling up (a storm),

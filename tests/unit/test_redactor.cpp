@@ -84,3 +84,16 @@ TEST_CASE("hidepid and gid from mountinfo: the topmost proc mount at /proc wins"
   CHECK(parse_proc_mount_options("22 1 0:21 / /proc rw - proc proc rw\n").hidepid == 0);
   CHECK(parse_proc_mount_options("garbage\n\n - - -").hidepid == 0);
 }
+
+TEST_CASE("a word too long to match safely is masked whole; others are still matched") {
+  Redactor r({"s3cr3t"});
+  std::vector<std::string> argv{"cmd", std::string(Redactor::kLongestMatched + 1, 'x'), "a-s3cr3t"};
+  r.apply(argv);
+  CHECK(argv[1].rfind("[redacted] (", 0) == 0);
+  CHECK(argv[2] == "a-[redacted]");
+  std::vector<std::string> many(20, std::string(1000, 'y'));
+  many.push_back("s3cr3t");
+  r.apply(many);  // joined longer than the limit: matched word by word
+  CHECK(many.back() == "[redacted]");
+  CHECK(many.front() == std::string(1000, 'y'));
+}
