@@ -7,7 +7,7 @@ from dwtest import *
 wd = workdir()
 out = os.path.join(wd, "redact.json")
 marker = os.path.join(wd, "ready")
-script = f"sh -c 'sleep 2; true' child-token-5678 & echo $! > {marker}; wait; sleep 30"
+script = f"sh -c 'sleep 2; true' child-token-5678 & echo $! > {marker}; wait; exec sleep 30"
 proc = start(["sh", "-c", script, "top", "--password", "hunter2", "user=alice:token-1234"], output=out,
              extra=["--redact", r"token-\d+", "--redact", r"--password \S+"],
              stderr=subprocess.PIPE)
