@@ -49,8 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (unescape(parsed.get<std::string>()) != bytes) __builtin_trap();
 
   const auto document = nlohmann::json::parse(bytes, nullptr, false);
-  if (!document.is_discarded()) {
-    (void)deathwatch::to_json_text(document, 2);
+  if (!document.is_discarded()) (void)deathwatch::to_json_text(document, 2);
+  if (!document.is_discarded() && document.is_object()) {  // finalize reads only objects
     // `deathwatch finalize` reads certificates others may have damaged: any JSON at all.
     nlohmann::json copy = document;
     copy["schema"] = deathwatch::kCertificateSchema;

