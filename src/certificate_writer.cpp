@@ -137,17 +137,17 @@ Status CertificateWriter::write_certificate(const nlohmann::json& certificate) {
   return write_all(in_place_.get(), to_json_text(certificate, 2) + "\n", path_);
 }
 
-Status CertificateWriter::replace_certificate(const std::string& text) {
+Status replace_file(const std::string& path, const std::string& text, mode_t mode) {
   ScopedFd fd;
   std::string temp;
   for (int attempt = 0; attempt < 16 && !fd.is_open(); ++attempt) {
-    temp = path_ + ".tmp." + random_suffix();
+    temp = path + ".tmp." + random_suffix();
     // O_EXCL|O_NOFOLLOW: a new file of ours, never a planted link or file.
-    fd.reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_));
+    fd.reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (!fd.is_open() && errno != EEXIST) break;
   }
-  if (!fd.is_open()) return SysError::from_errno("create a temporary file beside " + path_);
-  if (::fchmod(fd.get(), mode_) != 0) {  // exactly --mode: the umask may have taken bits away
+  if (!fd.is_open()) return SysError::from_errno("create a temporary file beside " + path);
+  if (::fchmod(fd.get(), mode) != 0) {  // exactly `mode`: the umask may have taken bits away
     auto error = SysError::from_errno("chmod " + temp);
     ::unlink(temp.c_str());
     return error;
@@ -157,14 +157,16 @@ Status CertificateWriter::replace_certificate(const std::string& text) {
     return st;
   }
   fd.reset();
-  // rename replaces whatever FILE names (a link is replaced, not followed).
-  if (::rename(temp.c_str(), path_.c_str()) != 0) {
-    auto error = SysError::from_errno("rename " + temp + " to " + path_);
+  // rename replaces whatever `path` names (a link is replaced, not followed).
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    auto error = SysError::from_errno("rename " + temp + " to " + path);
     ::unlink(temp.c_str());
     return error;
   }
   return Ok{};
 }
+
+Status CertificateWriter::replace_certificate(const std::string& text) { return replace_file(path_, text, mode_); }
 
 Status CertificateWriter::append_event(const std::string& lines) {
   if (!events_.is_open() || lines.empty()) return Ok{};

@@ -43,4 +43,27 @@ DeathFacts death_facts(const Certificate& c) {
   return f;
 }
 
+std::vector<std::pair<std::string, std::string>> death_fields(const DeathFacts& f) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto put = [&out](const char* key, const std::optional<std::string>& value) {
+    if (value && !value->empty()) out.emplace_back(key, *value);
+  };
+  auto num = [](auto v) -> std::optional<std::string> {
+    return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
+  };
+  put("PID", f.pid > 0 ? std::optional<std::string>(std::to_string(f.pid)) : std::nullopt);
+  put("COMMAND", f.command);
+  put("OUTCOME", f.outcome);
+  put("EXIT_CODE", num(f.exit_code));
+  put("SIGNAL", f.signal);
+  put("CATEGORY", f.category);
+  put("CONFIDENCE", f.confidence);
+  put("SENDER_PID", num(f.sender_pid));
+  put("SENDER_COMM", f.sender_comm);
+  put("SENDER_UID", num(f.sender_uid));
+  put("SENDER_UNIT", f.sender_unit);
+  put("SUMMARY", f.summary);
+  return out;
+}
+
 }  // namespace deathwatch

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <tuple>
 
 #include "deathwatch/certificate.h"
+#include "deathwatch/certificate_writer.h"
 #include "deathwatch/error.h"
 #include "deathwatch/procfs.h"
 #include "deathwatch/report.h"
@@ -163,37 +163,6 @@ Finalized finalize_certificate(json& c, const std::vector<json>& events, const S
 }
 
 namespace {
-
-// Replaces `path` with `text`: a new file beside it (O_EXCL|O_NOFOLLOW, the old one's mode),
-// renamed over it.
-Status replace_file(const std::string& path, const std::string& text, mode_t mode) {
-  unsigned char r[8] = {};
-  if (::getrandom(r, sizeof r, 0) != sizeof r) return SysError::from_errno("getrandom");
-  char suffix[17];
-  for (int i = 0; i < 8; ++i) std::snprintf(suffix + 2 * i, 3, "%02x", r[i]);
-  const std::string temp = path + ".tmp." + suffix;
-  ScopedFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-  if (!fd.is_open()) return SysError::from_errno("create " + temp);
-  ::fchmod(fd.get(), mode);
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd.get(), rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      auto e = SysError::from_errno("write " + temp);
-      ::unlink(temp.c_str());
-      return e;
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-  fd.reset();
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    auto e = SysError::from_errno("rename " + temp);
-    ::unlink(temp.c_str());
-    return e;
-  }
-  return Ok{};
-}
 
 int refuse(const std::string& message) {
   std::cerr << "deathwatch finalize: " << escape_for_terminal(message) << "\n";

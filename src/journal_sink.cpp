@@ -37,9 +37,6 @@ class JournalSink : public Sink {
     auto put = [&fields](const char* key, const std::optional<std::string>& value) {
       if (value) fields.push_back(std::string(key) + "=" + *value);
     };
-    auto num = [](auto v) -> std::optional<std::string> {
-      return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
-    };
     std::string message = f.command.empty() ? f.summary : f.command + ": " + f.summary;
     if (message.empty()) message = c.outcome.describe();
     put("MESSAGE", message);
@@ -47,17 +44,8 @@ class JournalSink : public Sink {
     // err (3) for an abnormal end, info (6) for a clean one.
     put("PRIORITY", std::string(c.outcome.is_normal() ? "6" : "3"));
     put("SYSLOG_IDENTIFIER", std::string("deathwatch"));
-    put("DEATHWATCH_PID", f.pid > 0 ? std::optional<std::string>(std::to_string(f.pid)) : std::nullopt);
-    put("DEATHWATCH_COMMAND", f.command.empty() ? std::nullopt : std::optional<std::string>(f.command));
-    put("DEATHWATCH_OUTCOME", f.outcome);
-    put("DEATHWATCH_EXIT_CODE", num(f.exit_code));
-    put("DEATHWATCH_SIGNAL", f.signal);
-    put("DEATHWATCH_CATEGORY", f.category);
-    put("DEATHWATCH_CONFIDENCE", f.confidence);
-    put("DEATHWATCH_SENDER_PID", num(f.sender_pid));
-    put("DEATHWATCH_SENDER_COMM", f.sender_comm);
-    put("DEATHWATCH_SENDER_UID", num(f.sender_uid));
-    put("DEATHWATCH_SENDER_UNIT", f.sender_unit);
+    for (const auto& [key, value] : death_fields(f))
+      if (key != "SUMMARY") fields.push_back("DEATHWATCH_" + key + "=" + value);  // it is MESSAGE
     put("DEATHWATCH_CERTIFICATE",
         certificate_path_.empty() ? std::nullopt : std::optional<std::string>(certificate_path_));
     put("DEATHWATCH_JSON", to_json_text(to_json(c, WallClock::now()), -1));

@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deathwatch/certificate_writer.h"
 #include "deathwatch/death_facts.h"
 #include "deathwatch/metrics_text.h"
 #include "deathwatch/procfs.h"
@@ -63,23 +64,8 @@ class DeathHookSink : public Sink {
     std::vector<std::string> env;
     for (char** e = environ; e && *e; ++e)
       if (std::strncmp(*e, "DEATHWATCH_", 11) != 0) env.emplace_back(*e);  // ours, not inherited ones
-    auto put = [&env](const char* key, const std::optional<std::string>& value) {
-      if (value) env.push_back(std::string("DEATHWATCH_") + key + "=" + *value);
-    };
-    auto num = [](auto v) -> std::optional<std::string> {
-      return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
-    };
-    put("CERT", certificate_.empty() ? std::nullopt : std::optional<std::string>(certificate_));
-    put("PID", f.pid > 0 ? std::optional<std::string>(std::to_string(f.pid)) : std::nullopt);
-    put("COMMAND", f.command);
-    put("OUTCOME", f.outcome);
-    put("EXIT_CODE", num(f.exit_code));
-    put("SIGNAL", f.signal);
-    put("CATEGORY", f.category);
-    put("CONFIDENCE", f.confidence);
-    put("SENDER_PID", num(f.sender_pid));
-    put("SENDER_COMM", f.sender_comm);
-    put("SUMMARY", f.summary);
+    if (!certificate_.empty()) env.push_back("DEATHWATCH_CERT=" + certificate_);
+    for (const auto& [key, value] : death_fields(f)) env.push_back("DEATHWATCH_" + key + "=" + value);
     run(env);
   }
 
@@ -169,23 +155,8 @@ class MetricsFileSink : public Sink {
     DeathMetrics metrics;
     if (auto text = read_text_file(path_, 1 << 22)) metrics = parse_death_metrics(*text);
     add_death(metrics, facts);
-    const std::string temp = path_ + ".tmp." + std::to_string(::getpid());
-    // Under the lock no other deathwatch writes this name: one left by a writer that died is
-    // removed; O_EXCL, so a link planted meanwhile is never written through.
-    ::unlink(temp.c_str());
-    ScopedFd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!out.is_open()) return SysError::from_errno("open " + temp);
-    if (auto st = write_whole(out.get(), render_death_metrics(metrics), temp); !st) {
-      ::unlink(temp.c_str());
-      return st;
-    }
-    ::fchmod(out.get(), 0644);  // node_exporter runs as another user: it must read it
-    out.reset();
-    if (::rename(temp.c_str(), path_.c_str()) != 0) {
-      auto error = SysError::from_errno("rename " + temp + " to " + path_);
-      ::unlink(temp.c_str());
-      return error;
-    }
+    // node_exporter runs as another user: it must read it (0644).
+    if (auto st = replace_file(path_, render_death_metrics(metrics), 0644); !st) return st;
     return Ok{};
   }
 

@@ -80,6 +80,11 @@ class CertificateWriter {
   std::uint64_t events_lost_ = 0;
 };
 
+// Replaces `path` with `text` atomically: a new file beside it (random name, O_EXCL |
+// O_NOFOLLOW, exactly `mode`), renamed over it. Readers see the old or the new whole file.
+// Used for the certificate, by `deathwatch finalize` and for the metrics textfile.
+Status replace_file(const std::string& path, const std::string& text, mode_t mode);
+
 // When to rewrite the certificate. A rewrite of a large certificate (1000 senders: ~1 MB)
 // costs milliseconds, so rewrites are paced by their own cost: after a rewrite that took C,
 // the next waits at least kCostFactor*C, so at most 1/(1+kCostFactor) of deathwatch's time

@@ -7,6 +7,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "deathwatch/certificate.h"
 
@@ -30,5 +32,10 @@ struct DeathFacts {
 };
 
 DeathFacts death_facts(const Certificate& certificate);
+
+// The known facts as (KEY, value) pairs, unknown ones left out, in this order: PID, COMMAND,
+// OUTCOME, EXIT_CODE, SIGNAL, CATEGORY, CONFIDENCE, SENDER_PID, SENDER_COMM, SENDER_UID,
+// SENDER_UNIT, SUMMARY. A hook's environment and the journal's fields are DEATHWATCH_KEY.
+std::vector<std::pair<std::string, std::string>> death_fields(const DeathFacts& facts);
 
 }  // namespace deathwatch
