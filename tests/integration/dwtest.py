@@ -85,6 +85,21 @@ def run(command, output=None, extra=(), timeout=120, **popen):
     return proc.returncode, err
 
 
+def peak_rss_until_exit(proc, interval=0.02):
+    """Waits for `proc` (deathwatch) to end, sampling its VmHWM; returns the peak in KiB."""
+    peak = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(interval)
+    return peak
+
+
 def wait_until(predicate, timeout=20.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,16 +14,7 @@ def watch(name, command):
     out = os.path.join(wd, name + ".json")
     began = time.monotonic()
     proc = start(command, output=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            with open(f"/proc/{proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]))
-        except OSError:
-            pass
-        time.sleep(0.02)
+    peak = peak_rss_until_exit(proc)
     elapsed = time.monotonic() - began
     err = proc.stderr.read().decode()
     if proc.returncode != 0:

@@ -6,16 +6,7 @@ N = 2000
 out = os.path.join(workdir(), "cert.json")
 script = f"i=0; while [ $i -lt {N} ]; do /bin/true; i=$((i+1)); done; /bin/false; exit 0"
 proc = start(["sh", "-c", script], output=out, stderr=subprocess.PIPE)
-peak = 0
-while proc.poll() is None:
-    try:
-        with open(f"/proc/{proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-    except OSError:
-        pass
-    time.sleep(0.05)
+peak = peak_rss_until_exit(proc, interval=0.05)
 print(proc.stderr.read().decode())
 print(f"deathwatch peak RSS during {N} children: {peak} KiB")
 check(proc.returncode == 0, "exit 0")
