@@ -14,6 +14,7 @@
 #include "deathwatch/error.h"
 #include "deathwatch/procfs.h"
 #include "deathwatch/report.h"
+#include "deathwatch/systemd_bus.h"
 
 extern char** environ;
 
@@ -166,7 +167,12 @@ std::string quote_unit_word(std::string_view word) {
   return out + "\"";
 }
 
-std::string render_drop_in(const std::string& unit, const ExecCommand& command, const std::string& deathwatch) {
+std::string certificate_path(const std::string& unit, bool own_state_directory) {
+  return own_state_directory ? "/var/lib/deathwatch/" + unit + "/" + unit + ".json" : "/var/lib/deathwatch/" + unit + ".json";
+}
+
+std::string render_drop_in(const std::string& unit, const ExecCommand& command, const std::string& deathwatch,
+                           bool own_state_directory) {
   std::string prefix;
   for (const auto& f : command.flags) {
     if (f == "ignore-failure") prefix += "-";
@@ -176,32 +182,61 @@ std::string render_drop_in(const std::string& unit, const ExecCommand& command, 
     else if (f == "no-env-expand") prefix += ":";
   }
   if (command.flags.empty() && command.ignore_errors) prefix = "-";
-  const std::string certificate = "/var/lib/deathwatch/" + unit + ".json";
+  const std::string certificate = certificate_path(unit, own_state_directory);
   std::string line = prefix + quote_unit_word(deathwatch) + " -o " + quote_unit_word(certificate) + " -- " +
                      quote_unit_word(command.path);
   for (std::size_t i = 1; i < command.argv.size(); ++i) line += " " + quote_unit_word(command.argv[i]);
+  // A service with User= or DynamicUser= runs deathwatch as that user, who cannot write in
+  // root's /var/lib/deathwatch: systemd makes it a directory of its own there.
+  const std::string state = own_state_directory ? "StateDirectory=" + quote_unit_word("deathwatch/" + unit) + "\n" : "";
   return std::string(kHeader) + ": the service runs under deathwatch.\n"
          "# Remove with: deathwatch uninstall-unit " + unit + "\n"
-         "[Service]\n"
+         "[Service]\n" + state +
          "ExecStart=\n"
          "ExecStart=" + line + "\n"
          "ExecStopPost=" + quote_unit_word(deathwatch) + " finalize " + quote_unit_word(certificate) + "\n";
 }
 
-int run_install_unit(const std::vector<std::string>& args) {
-  const auto u = parse_unit_args(args, "install-unit");
-  if (!u) return kExitOwnFailure;
-  const auto shown = capture({"systemctl", "show", u->unit, "-p", "LoadState", "-p", "Type", "-p", "ExecStartEx", "-p", "ExecStart"});
-  if (!shown) return fail("install-unit: `systemctl show " + u->unit + "` failed");
-  std::string type, load, ex_value, plain_value;
+namespace {
+
+// From `systemctl show`: a fallback where the system bus cannot be reached (or --root).
+// Its argv[] is unquoted, so an argument holding a space would be split: said on stderr.
+std::optional<ServiceDescription> describe_service_with_systemctl(const std::string& unit) {
+  const auto shown = capture({"systemctl", "show", unit, "-p", "LoadState", "-p", "Type", "-p", "User", "-p",
+                              "DynamicUser", "-p", "ExecStartEx", "-p", "ExecStart"});
+  if (!shown) return std::nullopt;
+  ServiceDescription d;
+  std::string ex_value, plain_value;
   for (auto line : split_lines(*shown)) {
-    if (line.rfind("Type=", 0) == 0) type = std::string(line.substr(5));
-    else if (line.rfind("LoadState=", 0) == 0) load = std::string(line.substr(10));
+    if (line.rfind("Type=", 0) == 0) d.type = std::string(line.substr(5));
+    else if (line.rfind("LoadState=", 0) == 0) d.load_state = std::string(line.substr(10));
+    else if (line.rfind("User=", 0) == 0) d.user = std::string(line.substr(5));
+    else if (line.rfind("DynamicUser=", 0) == 0) d.dynamic_user = line.substr(12) == "yes";
     else if (line.rfind("ExecStartEx=", 0) == 0) ex_value += std::string(line.substr(12)) + "\n";
     else if (line.rfind("ExecStart=", 0) == 0) plain_value += std::string(line.substr(10)) + "\n";
   }
-  if (load == "not-found") return fail("install-unit: no unit " + u->unit);
-  auto commands = parse_exec_commands(ex_value.empty() ? plain_value : ex_value);
+  d.exec_start = parse_exec_commands(ex_value.empty() ? plain_value : ex_value);
+  return d;
+}
+
+}  // namespace
+
+int run_install_unit(const std::vector<std::string>& args) {
+  const auto u = parse_unit_args(args, "install-unit");
+  if (!u) return kExitOwnFailure;
+  std::optional<ServiceDescription> described;
+  if (u->root.empty()) {
+    auto over_bus = describe_service_over_bus(u->unit);
+    if (over_bus) described = std::move(*over_bus);
+    else
+      std::cerr << "deathwatch: install-unit: " << escape_for_terminal(over_bus.error().describe())
+                << "; reading `systemctl show`, which does not quote arguments: check ExecStart= in the drop-in\n";
+  }
+  if (!described) described = describe_service_with_systemctl(u->unit);
+  if (!described) return fail("install-unit: `systemctl show " + u->unit + "` failed");
+  const std::string& type = described->type;
+  if (described->load_state == "not-found") return fail("install-unit: no unit " + u->unit);
+  const auto& commands = described->exec_start;
   if (type == "forking")
     return fail("install-unit: " + u->unit + " is Type=forking: its main process leaves at once, deathwatch would "
                 "watch only the launcher; not wrapped");
@@ -217,7 +252,8 @@ int run_install_unit(const std::vector<std::string>& args) {
   }
   if (cmd.argv.empty() || cmd.argv.front() != cmd.path)
     return fail("install-unit: " + u->unit + "'s ExecStart= gives argv[0] other than the path (the @ prefix): not wrapped");
-  const std::string text = render_drop_in(u->unit, cmd, self);
+  const bool own_state_directory = described->dynamic_user || (!described->user.empty() && described->user != "root");
+  const std::string text = render_drop_in(u->unit, cmd, self, own_state_directory);
   if (u->dry_run) {
     std::cout << "# " << file.string() << "\n" << text;
     return 0;

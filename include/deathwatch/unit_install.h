@@ -23,8 +23,12 @@ struct ExecCommand {
 std::vector<ExecCommand> parse_exec_commands(std::string_view value);
 // One word quoted for a unit file: "..." with \ " escaped and % doubled (specifiers).
 std::string quote_unit_word(std::string_view word);
+// Where the drop-in puts the certificate: /var/lib/deathwatch/UNIT.json, or inside the
+// unit's own StateDirectory=deathwatch/UNIT when it runs as another user than root.
+std::string certificate_path(const std::string& unit, bool own_state_directory);
 // The drop-in's text. `deathwatch` is deathwatch's own path.
-std::string render_drop_in(const std::string& unit, const ExecCommand& command, const std::string& deathwatch);
+std::string render_drop_in(const std::string& unit, const ExecCommand& command, const std::string& deathwatch,
+                           bool own_state_directory = false);
 
 // The subcommands: `args` are the words after the subcommand. Return the exit status.
 int run_install_unit(const std::vector<std::string>& args);

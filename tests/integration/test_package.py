@@ -24,7 +24,8 @@ for path in ("./usr/bin/deathwatch", "./usr/share/man/man1/deathwatch.1.gz",
              "./usr/share/bash-completion/completions/deathwatch", "./usr/share/zsh/vendor-completions/_deathwatch",
              "./usr/lib/systemd/catalog/deathwatch.catalog", "./usr/share/deathwatch/deathwatch-agent.jar",
              "./usr/share/doc/deathwatch/copyright", "./usr/share/doc/deathwatch/changelog.gz",
-             "./usr/share/doc/deathwatch/examples/deathwatch-example.service"):
+             "./usr/share/doc/deathwatch/examples/deathwatch-example.service",
+             "./usr/share/doc/deathwatch/examples/rsyslog-deathwatch.conf"):
     check(f" {path}\n" in listing + "\n", f"the package holds {path}")
 depends = subprocess.run(["dpkg-deb", "-f", deb, "Depends"], capture_output=True, text=True, check=True).stdout
 for lib in ("libc6", "libbpf1", "libdw1", "libsystemd0"):

@@ -35,3 +35,15 @@ TEST_CASE("the drop-in: empty ExecStart= first, prefixes kept, finalize after st
   CHECK(text.find("ExecStopPost=\"/usr/bin/deathwatch\" finalize \"/var/lib/deathwatch/app.service.json\"") !=
         std::string::npos);
 }
+
+TEST_CASE("the drop-in of a service with its own user: a state directory of its own") {
+  ExecCommand cmd;
+  cmd.path = "/bin/sh";
+  cmd.argv = {"/bin/sh", "-c", "trap '' TERM; exec sleep 1"};
+  const std::string text = render_drop_in("web.service", cmd, "/usr/bin/deathwatch", true);
+  CHECK(text.find("\nStateDirectory=\"deathwatch/web.service\"\n") != std::string::npos);
+  CHECK(text.find("-o \"/var/lib/deathwatch/web.service/web.service.json\" -- \"/bin/sh\" \"-c\" "
+                  "\"trap '' TERM; exec sleep 1\"\n") != std::string::npos);
+  CHECK(text.find("finalize \"/var/lib/deathwatch/web.service/web.service.json\"") != std::string::npos);
+  CHECK(render_drop_in("web.service", cmd, "/usr/bin/deathwatch").find("StateDirectory") == std::string::npos);
+}
