@@ -1,6 +1,7 @@
 #include "deathwatch/kernel_backend.h"
 
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "deathwatch/privileges.h"
 #include "deathwatch/procfs.h"
 #include "deathwatch/signals.h"
 #include "deathwatch_events.h"
@@ -186,14 +188,18 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
   bool task_form = true;
   bool with_last_words = last_words != LastWordsPolicy::Never;
   int err = 0;
+  auto own_caps = read_own_capabilities();
   for (bool try_last_words : {with_last_words, false}) {
     for (bool try_task_form : {true, false}) {
-      // CO-RE against vmlinux's BTF only. Without a path, libbpf looks for a type missing
-      // from vmlinux (mm_rss_stat___old, kept for older kernels) in the modules' BTF too,
-      // and walking those (BPF_BTF_GET_NEXT_ID) needs CAP_SYS_ADMIN: with only CAP_BPF and
-      // CAP_PERFMON the load failed. The programs read no module's types.
+      // Without CAP_SYS_ADMIN, CO-RE against vmlinux's BTF only: without a path, libbpf
+      // looks for a type missing from vmlinux (mm_rss_stat___old, kept for older kernels) in
+      // the modules' BTF too, and walking those (BPF_BTF_GET_NEXT_ID) needs CAP_SYS_ADMIN:
+      // with only CAP_BPF and CAP_PERFMON the load failed. The programs read no module's
+      // types. With it (root), no path: libbpf then parses the kernel's BTF once, not twice
+      // (the custom path is parsed beside the copy it keeps for tp_btf attach points).
+      const bool may_walk_modules = own_caps && (own_caps->effective & (1ULL << CAP_SYS_ADMIN)) != 0;
       LIBBPF_OPTS(bpf_object_open_opts, open_opts,
-                  .btf_custom_path = path_exists(kVmlinuxBtf) ? kVmlinuxBtf : nullptr);
+                  .btf_custom_path = !may_walk_modules && path_exists(kVmlinuxBtf) ? kVmlinuxBtf : nullptr);
       state->skel.reset(deathwatch_bpf__open_opts(&open_opts));
       if (!state->skel) return SysError::from_errno("eBPF open");
       auto& rodata = *state->skel->rodata;

@@ -40,6 +40,9 @@ struct {
   __type(value, struct pending_death);
 } last_words_pending SEC(".maps");
 
+// Fields are read with BPF_CORE_READ, not dereferenced: each direct load through a trusted
+// pointer makes the verifier search the kernel's BTF by name (btf_nested_type_is_trusted),
+// and inside this loop that search was most of a 100 ms program load.
 // Open-coded VMA iterator (kernel 6.7+): the dying process's mappings, read now, because
 // user space may only look after the mm is gone.
 extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma* it, struct task_struct* task, u64 addr) __ksym;
@@ -48,11 +51,11 @@ extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma* it) __ksym;
 
 static __always_inline void describe_mapping(struct dw_mapping* m, struct vm_area_struct* vma,
                                              struct mm_struct* mm) {
-  m->start = vma->vm_start;
-  m->end = vma->vm_end;
-  m->pgoff = (u64)vma->vm_pgoff << 12;
-  m->flags = (u32)(vma->vm_flags & 0xf);
-  struct file* f = vma->vm_file;
+  m->start = BPF_CORE_READ(vma, vm_start);
+  m->end = BPF_CORE_READ(vma, vm_end);
+  m->pgoff = (u64)BPF_CORE_READ(vma, vm_pgoff) << 12;
+  m->flags = (u32)(BPF_CORE_READ(vma, vm_flags) & 0xf);
+  struct file* f = BPF_CORE_READ(vma, vm_file);
   m->ino = 0;
   m->dev = 0;
   m->name[0] = 0;
@@ -81,19 +84,19 @@ static __always_inline void read_mappings(struct dw_last_words* e, struct task_s
   struct vm_area_struct* vma;
   bpf_iter_task_vma_new(&it, task, 0);
   while ((vma = bpf_iter_task_vma_next(&it))) {
-    u64 start = vma->vm_start, end = vma->vm_end;
+    u64 start = BPF_CORE_READ(vma, vm_start), end = BPF_CORE_READ(vma, vm_end);
     if (e->stack_end == 0 && e->regs[19] >= start && e->regs[19] < end) e->stack_end = end;
     if (!e->fault_mapping_found && e->fault_addr >= start && e->fault_addr < end) {
       describe_mapping(&e->fault_mapping, vma, mm);
       e->fault_mapping_found = 1;
     }
-    struct file* f = vma->vm_file;
+    struct file* f = BPF_CORE_READ(vma, vm_file);
     if (!f) continue;
     u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
     u32 n = e->files;
     if (n > 0 && n <= DW_FILES && e->file[(n - 1) & (DW_FILES - 1)].ino == ino) {
       e->file[(n - 1) & (DW_FILES - 1)].end = end;  // another part of the same file
-      e->file[(n - 1) & (DW_FILES - 1)].flags |= (u32)(vma->vm_flags & 0xf);
+      e->file[(n - 1) & (DW_FILES - 1)].flags |= (u32)(BPF_CORE_READ(vma, vm_flags) & 0xf);
       continue;
     }
     if (n >= DW_FILES) {
@@ -214,7 +217,7 @@ static __always_inline void capture_last_words(struct task_struct* task, u32 tri
   __builtin_memset(e->regs, 0, sizeof e->regs);
   struct pt_regs* regs = (struct pt_regs*)bpf_task_pt_regs(task);
   if (regs) bpf_probe_read_kernel(e->regs, sizeof e->regs, regs);
-  struct mm_struct* mm = task->mm;
+  struct mm_struct* mm = BPF_CORE_READ(task, mm);
   if (mm) {
     u64 rss = mm_counter_kib(mm, 0) + mm_counter_kib(mm, 1) + mm_counter_kib(mm, 3);
     u64 hwm = (u64)BPF_CORE_READ(mm, hiwater_rss) * 4;
