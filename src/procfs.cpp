@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <charconv>
 #include <cstring>
 
 #include "deathwatch/scoped_fd.h"
@@ -109,23 +110,57 @@ Disposition parse_disposition(std::string_view status_text, int signo) {
   return *caught ? Disposition::Handled : Disposition::Default;
 }
 
+Disposition parse_stat_disposition(std::string_view stat_text, int signo) {
+  if (signo < 1 || signo > 31) return Disposition::Unknown;
+  // After the last ')' (comm may hold anything): field 3 (state) onwards; sigignore and
+  // sigcatch are fields 33 and 34, decimal, the first 31 signals only.
+  const auto close = stat_text.rfind(')');
+  if (close == std::string_view::npos) return Disposition::Unknown;
+  std::string_view rest = stat_text.substr(close + 1);
+  unsigned long long ignored = 0, caught = 0;
+  int field = 2;
+  std::size_t i = 0;
+  while (i < rest.size() && field < 34) {
+    while (i < rest.size() && rest[i] == ' ') ++i;
+    const std::size_t start = i;
+    while (i < rest.size() && rest[i] != ' ' && rest[i] != '\n') ++i;
+    if (i == start) return Disposition::Unknown;
+    ++field;
+    if (field == 33 || field == 34) {
+      const auto r = std::from_chars(rest.data() + start, rest.data() + i, field == 33 ? ignored : caught);
+      if (r.ec != std::errc() || r.ptr != rest.data() + i) return Disposition::Unknown;
+    }
+  }
+  if (field < 34) return Disposition::Unknown;
+  if ((ignored >> (signo - 1)) & 1ULL) return Disposition::Ignored;
+  return ((caught >> (signo - 1)) & 1ULL) ? Disposition::Handled : Disposition::Default;
+}
+
 Disposition read_disposition(pid_t pid, int signo) {
   // Called at every ptrace signal-delivery stop, mostly for the same process (a storm): its
-  // status file stays open, one pread per signal instead of open, read and close (a third
-  // of the cost). The fd belongs to the process it was opened for: once that process is
-  // gone, reads fail, and a process that reuses its pid is opened afresh.
-  static ScopedFd status_fd;
-  static pid_t status_pid = 0;
+  // file stays open, one pread per signal instead of open, read and close (a third of the
+  // cost). For the first 31 signals /proc/PID/stat, which the kernel renders in less than
+  // half the time of status; status for the real-time ones (stat's masks stop at 31). The
+  // fd belongs to the process it was opened for: once that process is gone, reads fail, and
+  // a process that reuses its pid is opened afresh.
+  static ScopedFd proc_fd;
+  static pid_t proc_pid = 0;
+  static bool proc_is_stat = false;
+  const bool use_stat = signo >= 1 && signo <= 31;
   char buf[8192];
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (status_pid != pid || !status_fd.is_open()) {
-      status_pid = pid;
-      status_fd.reset(::open(("/proc/" + std::to_string(pid) + "/status").c_str(), O_RDONLY | O_CLOEXEC));
-      if (!status_fd.is_open()) return Disposition::Unknown;
+    if (proc_pid != pid || proc_is_stat != use_stat || !proc_fd.is_open()) {
+      proc_pid = pid;
+      proc_is_stat = use_stat;
+      proc_fd.reset(::open(("/proc/" + std::to_string(pid) + (use_stat ? "/stat" : "/status")).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!proc_fd.is_open()) return Disposition::Unknown;
     }
-    const ssize_t n = ::pread(status_fd.get(), buf, sizeof buf, 0);
-    if (n > 0) return parse_disposition(std::string_view(buf, static_cast<std::size_t>(n)), signo);
-    status_fd.reset();
+    const ssize_t n = ::pread(proc_fd.get(), buf, sizeof buf, 0);
+    if (n > 0) {
+      const std::string_view text(buf, static_cast<std::size_t>(n));
+      return use_stat ? parse_stat_disposition(text, signo) : parse_disposition(text, signo);
+    }
+    proc_fd.reset();
   }
   return Disposition::Unknown;
 }

@@ -48,6 +48,8 @@ bool signal_pending(pid_t pid, int signo);
 // The action process `pid` has set for `signo`, from SigIgn/SigCgt of a /proc/<pid>/status
 // text (parse_) or read now (read_); Unknown when the text lacks them or the process is gone.
 Disposition parse_disposition(std::string_view status_text, int signo);
+// The same from /proc/<pid>/stat's sigignore and sigcatch: signals 1 to 31 only.
+Disposition parse_stat_disposition(std::string_view stat_text, int signo);
 Disposition read_disposition(pid_t pid, int signo);
 // NUL-separated /proc/<pid>/cmdline into arguments.
 std::vector<std::string> split_cmdline(std::string_view raw);

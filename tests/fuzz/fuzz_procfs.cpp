@@ -14,7 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)deathwatch::parse_status_uid(text);
   (void)deathwatch::parse_status_tgid(text);
   (void)deathwatch::status_value(text, "SigCgt");
-  for (int signo : {1, 9, 15, 31, 32, 64, 65, 0, -1}) (void)deathwatch::parse_disposition(text, signo);
+  for (int signo : {1, 9, 15, 31, 32, 64, 65, 0, -1}) {
+    (void)deathwatch::parse_disposition(text, signo);
+    (void)deathwatch::parse_stat_disposition(text, signo);
+  }
   const auto args = deathwatch::split_cmdline(text);
   std::size_t total = 0;
   for (const auto& a : args) total += a.size();

@@ -343,3 +343,42 @@ TEST_CASE("parse_disposition: SigIgn and SigCgt of /proc/<pid>/status") {
   CHECK(parse_disposition("SigIgn:\t8000000000000000\nSigCgt:\t0000000000000000\n", 64) ==
         Disposition::Ignored);
 }
+
+TEST_CASE("parse_stat_disposition: sigignore and sigcatch of /proc/<pid>/stat") {
+  // Fields 33 and 34 (decimal): SIGHUP ignored (bit 0), SIGUSR1 and SIGTERM caught; a comm
+  // with spaces and parentheses does not shift them.
+  std::string fields;
+  for (int f = 3; f <= 52; ++f) {
+    if (f == 3) fields += "S";
+    else if (f == 33) fields += " 1";
+    else if (f == 34) fields += " " + std::to_string((1u << (SIGUSR1 - 1)) | (1u << (SIGTERM - 1)));
+    else fields += " 7";
+  }
+  const std::string text = "4242 (a) (b c) " + fields + "\n";
+  CHECK(parse_stat_disposition(text, SIGHUP) == Disposition::Ignored);
+  CHECK(parse_stat_disposition(text, SIGUSR1) == Disposition::Handled);
+  CHECK(parse_stat_disposition(text, SIGTERM) == Disposition::Handled);
+  CHECK(parse_stat_disposition(text, SIGINT) == Disposition::Default);
+  CHECK(parse_stat_disposition(text, 32) == Disposition::Unknown);  // not in stat
+  CHECK(parse_stat_disposition(text, 0) == Disposition::Unknown);
+  CHECK(parse_stat_disposition("4242 (x) S 1 2\n", SIGTERM) == Disposition::Unknown);  // cut short
+  CHECK(parse_stat_disposition("4242 (x) S 1 2 x\n", SIGTERM) == Disposition::Unknown);
+  CHECK(parse_stat_disposition("garbage", SIGTERM) == Disposition::Unknown);
+}
+
+TEST_CASE("stat and status agree on this process's real dispositions") {
+  struct sigaction handled {}, ignored {}, old_usr2 {}, old_winch {};
+  handled.sa_handler = [](int) {};
+  ignored.sa_handler = SIG_IGN;
+  sigaction(SIGUSR2, &handled, &old_usr2);
+  sigaction(SIGWINCH, &ignored, &old_winch);
+  const auto stat = read_text_file("/proc/self/stat");
+  const auto status = read_text_file("/proc/self/status");
+  REQUIRE(stat);
+  REQUIRE(status);
+  for (int signo = 1; signo <= 31; ++signo) CHECK(parse_stat_disposition(*stat, signo) == parse_disposition(*status, signo));
+  CHECK(parse_stat_disposition(*stat, SIGUSR2) == Disposition::Handled);
+  CHECK(parse_stat_disposition(*stat, SIGWINCH) == Disposition::Ignored);
+  sigaction(SIGUSR2, &old_usr2, nullptr);
+  sigaction(SIGWINCH, &old_winch, nullptr);
+}
