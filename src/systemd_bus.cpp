@@ -50,6 +50,14 @@ Result<std::string> string_property(sd_bus* bus, const std::string& path, const 
   return out;
 }
 
+Result<bool> bool_property(sd_bus* bus, const std::string& path, const char* interface, const char* name) {
+  BusError error;
+  int value = 0;
+  const int r = sd_bus_get_property_trivial(bus, kDestination, path.c_str(), interface, name, &error.e, 'b', &value);
+  if (r < 0) return error.describe(std::string("D-Bus property ") + name, r);
+  return value != 0;
+}
+
 // ExecStartEx: a(sasasttttuii) = (path, argv, flags, 4 timestamps, pid, code, status).
 Result<std::vector<ExecCommand>> exec_start(sd_bus* bus, const std::string& path) {
   BusError error;
@@ -106,12 +114,9 @@ Result<ServiceDescription> describe_service_over_bus(const std::string& unit) {
   auto user = string_property(bus.get(), path, "org.freedesktop.systemd1.Service", "User");
   if (!user) return user.error();
   d.user = *user;
-  BusError error2;
-  int dynamic = 0;
-  r = sd_bus_get_property_trivial(bus.get(), kDestination, path.c_str(), "org.freedesktop.systemd1.Service",
-                                  "DynamicUser", &error2.e, 'b', &dynamic);
-  if (r < 0) return error2.describe("D-Bus property DynamicUser", r);
-  d.dynamic_user = dynamic != 0;
+  auto dynamic = bool_property(bus.get(), path, "org.freedesktop.systemd1.Service", "DynamicUser");
+  if (!dynamic) return dynamic.error();
+  d.dynamic_user = *dynamic;
   auto commands = exec_start(bus.get(), path);
   if (!commands) return commands.error();
   d.exec_start = std::move(*commands);
