@@ -8,7 +8,11 @@ printed: median, min-max and ratio to bare. Then the watcher's own memory: its R
 watches `sleep` (steady) and its peak RSS (VmHWM) following the fork loop, for deathwatch and
 strace alike. Numbers only: nothing is asserted.
 
-    python3 bench/run.py [--rounds N] [--only NAME]   (as root, for the eBPF backend)
+    python3 bench/run.py [--rounds N] [--only NAME] [--scale]   (as root, for the eBPF backend)
+
+--scale adds how the cost grows: the extra time per signal (1,000 to 200,000 self-sent
+SIGUSR1) and per child (10 to 10,000 /bin/true from sh), start-up subtracted, with the
+watcher's peak RSS at each size.
 
 Needs the build (build/deathwatch, build/programs/signal_storm), strace and java on PATH.
 """
@@ -83,6 +87,49 @@ def watcher_memory(prefix, env, command, steady_after=None):
     return steady, peak
 
 
+def timed_peak(prefix, env, command):
+    """(seconds, the watcher's peak VmHWM in KiB) of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(prefix + command, env=dict(os.environ, **env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, status_kib(proc.pid, "VmHWM") or 0)
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(prefix + command)} exited {proc.returncode}")
+    return elapsed, peak
+
+
+def scale_table(tracers, rounds):
+    """Marginal cost per unit (start-up subtracted) and peak RSS, from small to large."""
+    storm = os.path.join(PROGRAMS, "signal_storm")
+    fork_loop = "i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done"
+    sizes = [("signal", n, [storm, str(n)]) for n in (1000, 10000, 100000, 200000)]
+    sizes += [("child", n, ["sh", "-c", fork_loop.format(n=n)]) for n in (10, 100, 1000, 10000)]
+    watchers = [t for t in tracers if t.startswith("deathwatch")]
+    start_up = {t: statistics.median(run_once(*tracers[t], ["true"]) for _ in range(rounds)) for t in ["bare"] + watchers}
+    print()
+    print("| size | bare | " + " | ".join(f"{t}: extra per unit, peak RSS" for t in watchers) + " |")
+    print("|" + "---|" * (len(watchers) + 2))
+    for unit, n, command in sizes:
+        times = {t: [] for t in ["bare"] + watchers}
+        peaks = {t: [] for t in watchers}
+        for _ in range(rounds):
+            times["bare"].append(run_once([], {}, command))
+            for t in watchers:
+                elapsed, peak = timed_peak(*tracers[t], command)
+                times[t].append(elapsed)
+                peaks[t].append(peak)
+        bare = statistics.median(times["bare"])
+        cells = []
+        for t in watchers:
+            extra = statistics.median(times[t]) - bare - (start_up[t] - start_up["bare"])
+            cells.append(f"{extra / n * 1e6:.2f} us/{unit}, {statistics.median(peaks[t]) / 1024:.1f} MiB")
+        print(f"| {n:,} {unit}{'s' if n > 1 else ''} | {fmt_ms(bare)} | " + " | ".join(cells) + " |", flush=True)
+
+
 def fmt_ms(seconds):
     return f"{seconds * 1000:.0f} ms" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
 
@@ -91,6 +138,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--only", help="run only the workloads whose name contains this")
+    parser.add_argument("--scale", action="store_true", help="also the cost per signal and per child, by size")
     args = parser.parse_args()
     tracers = {name: t for name, t in TRACERS.items() if not name.startswith("strace") or shutil.which("strace")}
     chosen = {name: cmd for name, cmd in workloads().items() if not args.only or args.only in name}
@@ -131,6 +179,8 @@ def main():
         peak_row.append(f"{peak / 1024:.1f} MiB")
     print("| RSS while watching `sleep` | " + " | ".join(steady_row) + " |")
     print("| peak RSS following the fork loop | " + " | ".join(peak_row) + " |")
+    if args.scale:
+        scale_table(tracers, args.rounds)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,14 @@
 #include <cstdlib>
 #include <vector>
 
-#include "deathwatch/privileges.h"
+#include "deathwatch/kernel_loader.h"
 #include "deathwatch/procfs.h"
 #include "deathwatch/signals.h"
 #include "deathwatch_events.h"
 
 #ifdef DEATHWATCH_HAVE_BPF
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-
-#include "deathwatch.skel.h"
 #endif
 
 namespace deathwatch {
@@ -121,14 +120,9 @@ std::chrono::system_clock::time_point boot_ns_to_wall(std::uint64_t boot_ns) {
 
 namespace {
 
-struct SkeletonDeleter {
-  void operator()(deathwatch_bpf* skel) const { deathwatch_bpf__destroy(skel); }
-};
 struct RingBufferDeleter {
   void operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
 };
-
-constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
 
 int silent_libbpf(enum libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_WARN && std::getenv("DEATHWATCH_BPF_DEBUG")) return vfprintf(stderr, format, args);
@@ -138,7 +132,7 @@ int silent_libbpf(enum libbpf_print_level level, const char* format, va_list arg
 }  // namespace
 
 struct KernelBackend::State {
-  std::unique_ptr<deathwatch_bpf, SkeletonDeleter> skel;
+  KernelObjects objects;  // maps and links, loaded by a helper process (kernel_loader.h)
   MappedFileLocator files;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring;
   std::vector<std::vector<std::uint8_t>> pending;  // records of one drain, both rings
@@ -179,53 +173,19 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
   if (::stat("/proc/self/ns/pid", &own_ns) == 0 && own_ns.st_ino != kInitialPidNamespaceInode)
     return SysError{"deathwatch runs in a child pid namespace; the eBPF backend needs the initial one", 0};
 
-  auto state = std::make_unique<State>();
-  // open -> read-only configuration -> load -> attach, in that order. mark_victim passes the
-  // victim's task on 6.x kernels and only its pid before: the verifier, checking the
-  // program against this kernel's BTF, tells which form loads (a feature check at run time).
-  // The last-words programs need fentry and the open-coded VMA iterator (6.7): on a kernel
-  // without them, the rest loads without them.
-  bool task_form = true;
-  bool with_last_words = last_words != LastWordsPolicy::Never;
-  int err = 0;
-  auto own_caps = read_own_capabilities();
-  for (bool try_last_words : {with_last_words, false}) {
-    for (bool try_task_form : {true, false}) {
-      // Without CAP_SYS_ADMIN, CO-RE against vmlinux's BTF only: without a path, libbpf
-      // looks for a type missing from vmlinux (mm_rss_stat___old, kept for older kernels) in
-      // the modules' BTF too, and walking those (BPF_BTF_GET_NEXT_ID) needs CAP_SYS_ADMIN:
-      // with only CAP_BPF and CAP_PERFMON the load failed. The programs read no module's
-      // types. With it (root), no path: libbpf then parses the kernel's BTF once, not twice
-      // (the custom path is parsed beside the copy it keeps for tp_btf attach points).
-      const bool may_walk_modules = own_caps && (own_caps->effective & (1ULL << CAP_SYS_ADMIN)) != 0;
-      LIBBPF_OPTS(bpf_object_open_opts, open_opts,
-                  .btf_custom_path = !may_walk_modules && path_exists(kVmlinuxBtf) ? kVmlinuxBtf : nullptr);
-      state->skel.reset(deathwatch_bpf__open_opts(&open_opts));
-      if (!state->skel) return SysError::from_errno("eBPF open");
-      auto& rodata = *state->skel->rodata;
-      rodata.follow_children = follow_children;
-      rodata.owner_uid = owner ? static_cast<std::uint32_t>(owner->uid) : DW_ANY_OWNER;
-      rodata.owner_gid = owner ? static_cast<std::uint32_t>(owner->gid) : DW_ANY_OWNER;
-      rodata.last_words = last_words == LastWordsPolicy::Always ? DW_LAST_WORDS_ALWAYS : DW_LAST_WORDS_ABNORMAL;
-      bpf_program__set_autoload(state->skel->progs.on_mark_victim_task, try_task_form);
-      bpf_program__set_autoload(state->skel->progs.on_mark_victim_pid, !try_task_form);
-      bpf_program__set_autoload(state->skel->progs.on_signal_deliver, try_last_words);
-      bpf_program__set_autoload(state->skel->progs.on_process_exit_capturing, try_last_words);
-      bpf_program__set_autoload(state->skel->progs.on_process_exit, !try_last_words);
-      // Without captures their ring buffer is never written: the smallest one allowed.
-      if (!try_last_words) bpf_map__set_max_entries(state->skel->maps.last_words_events, 4096);
-      err = deathwatch_bpf__load(state->skel.get());
-      task_form = try_task_form;
-      with_last_words = try_last_words;
-      // EPERM/EACCES: no privilege, and the other form will not help.
-      if (err == 0 || err == -EPERM || err == -EACCES) break;
-    }
-    if (err == 0 || err == -EPERM || err == -EACCES || !try_last_words) break;
+  KernelLoadRequest request;
+  request.follow_children = follow_children;
+  request.last_words = last_words;
+  if (owner) {
+    request.owner_uid = owner->uid;
+    request.owner_gid = owner->gid;
   }
-  if (err != 0)
-    return SysError{"eBPF load (needs root, or CAP_BPF and CAP_PERFMON, and kernel BTF)", -err};
-  if (int err = deathwatch_bpf__attach(state->skel.get()); err != 0)
-    return SysError{"eBPF attach", -err};
+  auto loaded = load_kernel_objects(request);
+  if (!loaded) return loaded.error();
+  auto state = std::make_unique<State>();
+  state->objects = std::move(*loaded);
+  const bool task_form = state->objects.task_form;
+  const bool with_last_words = state->objects.with_last_words;
 
   State* raw = state.get();
   // Both ring buffers, signals and last words, are read through one ring_buffer (one epoll
@@ -234,17 +194,19 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
   // capture would be seen before the exec that preceded it, or after the exit that follows it.
   const ring_buffer_sample_fn on_event = [](void* ctx, void* data, size_t size) -> int {
     auto* s = static_cast<State*>(ctx);
-    if (size < sizeof(dw_event)) return 0;
+    if (size < DW_EVENT_HEAD_SIZE) return 0;
+    // A head-only record (DW_EVENT_HEAD_SIZE) reads as a whole dw_event with a zeroed tail.
     const auto* bytes = static_cast<const std::uint8_t*>(data);
-    s->pending.emplace_back(bytes, bytes + size);
+    auto& record = s->pending.emplace_back(std::max(size, sizeof(dw_event)), std::uint8_t{0});
+    std::copy(bytes, bytes + size, record.begin());
     return 0;
   };
   if (with_last_words) {
-    state->ring.reset(ring_buffer__new(bpf_map__fd(state->skel->maps.last_words_events), on_event, raw, nullptr));
-    if (state->ring && ring_buffer__add(state->ring.get(), bpf_map__fd(state->skel->maps.events), on_event, raw) != 0)
+    state->ring.reset(ring_buffer__new(state->objects.last_words_events.get(), on_event, raw, nullptr));
+    if (state->ring && ring_buffer__add(state->ring.get(), state->objects.events.get(), on_event, raw) != 0)
       return SysError::from_errno("eBPF ring buffer");
   } else {
-    state->ring.reset(ring_buffer__new(bpf_map__fd(state->skel->maps.events), on_event, raw, nullptr));
+    state->ring.reset(ring_buffer__new(state->objects.events.get(), on_event, raw, nullptr));
   }
   if (!state->ring) return SysError::from_errno("eBPF ring buffer");
 
@@ -262,14 +224,20 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
 Status KernelBackend::watch(pid_t tgid) {
   const std::uint32_t key = static_cast<std::uint32_t>(tgid);
   const std::uint8_t one = 1;
-  if (bpf_map__update_elem(state_->skel->maps.watched, &key, sizeof key, &one, sizeof one, BPF_ANY) != 0)
+  if (bpf_map_update_elem(state_->objects.watched.get(), &key, &one, BPF_ANY) != 0)
     return SysError::from_errno("eBPF watch " + std::to_string(tgid));
   return Ok{};
 }
 
 int KernelBackend::event_fd() const { return ring_buffer__epoll_fd(state_->ring.get()); }
 
-void KernelBackend::consume(Observer& observer) {
+void KernelBackend::set_batching(bool on) {
+  const std::uint32_t key = 0, value = on ? 1 : 0;
+  // A failure only costs wake-ups (or, off, a record collected at the next wake-up).
+  (void)bpf_map_update_elem(state_->objects.batching.get(), &key, &value, BPF_ANY);
+}
+
+std::size_t KernelBackend::consume(Observer& observer) {
   auto& pending = state_->pending;
   pending.clear();
   // A second drain when the first found anything: a capture committed while the first was
@@ -283,7 +251,9 @@ void KernelBackend::consume(Observer& observer) {
   std::stable_sort(pending.begin(), pending.end(),
                    [&](const auto& a, const auto& b) { return boot_ns(a) < boot_ns(b); });
   for (const auto& record : pending) state_->dispatch(record, observer);
+  const std::size_t count = pending.size();
   pending.clear();
+  return count;
 }
 
 std::uint64_t KernelBackend::dropped() const { return dropped_in(DW_DROPPED_EVENTS); }
@@ -293,8 +263,7 @@ std::uint64_t KernelBackend::dropped_in(std::uint32_t ring) const {
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return 0;
   std::vector<std::uint64_t> values(static_cast<std::size_t>(cpus));
-  if (bpf_map__lookup_elem(state_->skel->maps.dropped, &ring, sizeof ring, values.data(),
-                           values.size() * sizeof(std::uint64_t), 0) != 0)
+  if (bpf_map_lookup_elem(state_->objects.dropped.get(), &ring, values.data()) != 0)
     return 0;
   std::uint64_t total = 0;
   for (auto v : values) total += v;
@@ -311,7 +280,8 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool, LastWordsPolicy
 }
 Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }
 int KernelBackend::event_fd() const { return -1; }
-void KernelBackend::consume(Observer&) {}
+std::size_t KernelBackend::consume(Observer&) { return 0; }
+void KernelBackend::set_batching(bool) {}
 std::uint64_t KernelBackend::dropped() const { return 0; }
 std::uint64_t KernelBackend::last_words_dropped() const { return 0; }
 

@@ -291,7 +291,36 @@ std::vector<AncestorRef> read_ancestry(pid_t pid, std::size_t limit) {
   return chain;
 }
 
+std::optional<std::string> parse_cgroup_path(std::string_view proc_cgroup) {
+  // "0::/path" (the unified hierarchy), else "N:name=systemd:/path", as libsystemd picks them.
+  std::optional<std::string> named;
+  std::size_t begin = 0;
+  while (begin < proc_cgroup.size()) {
+    std::size_t end = proc_cgroup.find('\n', begin);
+    if (end == std::string_view::npos) end = proc_cgroup.size();
+    const std::string_view line = proc_cgroup.substr(begin, end - begin);
+    begin = end + 1;
+    const auto first = line.find(':');
+    const auto second = first == std::string_view::npos ? first : line.find(':', first + 1);
+    if (second == std::string_view::npos) continue;
+    const std::string_view controllers = line.substr(first + 1, second - first - 1);
+    const std::string path(line.substr(second + 1));
+    if (line.substr(0, first) == "0" && controllers.empty()) return path;
+    if (controllers == "name=systemd") named = path;
+  }
+  return named;
+}
+
 namespace {
+
+// Where systemd may have put a process in a unit: systemd runs this machine (what sd_booted()
+// checks), or the process's cgroups name a unit. Elsewhere (a container without systemd)
+// libsystemd, opened lazily (libsystemd_lazy.cpp), is never loaded at all.
+bool may_be_in_unit(std::string_view proc_cgroup) {
+  static const bool systemd_runs = path_exists("/run/systemd/system");
+  return systemd_runs || proc_cgroup.find(".service") != std::string_view::npos ||
+         proc_cgroup.find(".scope") != std::string_view::npos || proc_cgroup.find(".slice") != std::string_view::npos;
+}
 
 // Fills everything /proc and libsystemd know of a live process into `s`.
 void fill_from_procfs(pid_t pid, const ProcStat& st, Sender& s) {
@@ -300,6 +329,12 @@ void fill_from_procfs(pid_t pid, const ProcStat& st, Sender& s) {
   s.exe = read_link(dir + "/exe");
   if (auto raw = read_text_file(dir + "/cmdline")) s.cmdline = split_cmdline(*raw);
   s.ancestry = read_ancestry(pid);
+  s.source = "procfs";
+  const auto proc_cgroup = read_text_file(dir + "/cgroup");
+  if (proc_cgroup && !may_be_in_unit(*proc_cgroup)) {
+    s.cgroup = parse_cgroup_path(*proc_cgroup);
+    return;
+  }
   char* text = nullptr;
   if (::sd_pid_get_cgroup(pid, &text) >= 0 && text) {
     s.cgroup = text;
@@ -310,7 +345,6 @@ void fill_from_procfs(pid_t pid, const ProcStat& st, Sender& s) {
     s.unit = text;
     std::free(text);
   }
-  s.source = "procfs";
 }
 
 }  // namespace

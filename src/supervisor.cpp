@@ -219,8 +219,9 @@ int Supervisor::poll_timeout_ms() const {
   std::optional<Clock::time_point> next;
   if (options_.output && recorder_.dirty()) next = pacer_.due(recorder_.urgent());
   if (target_done_ && (!next || next_prune_ < *next)) next = next_prune_;
-  // The kernel queues bookkeeping events without waking us: collect them at least this often.
-  if (kernel_ && (!next || now + kFlushPeriod < *next)) next = now + kFlushPeriod;
+  // While a storm lasts, the ring is collected once per period (it wakes us early only when
+  // it fills up a quarter); idle, there is no timer at all.
+  if (kernel_batch_until_ && (!next || *kernel_batch_until_ < *next)) next = kernel_batch_until_;
   if (auto due = forwarder_.next_due(); due && (!next || *due < *next)) next = due;
   if (!next) return -1;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*next - now).count();
@@ -274,9 +275,22 @@ void Supervisor::event_loop() {
 void Supervisor::consume_kernel_events() {
   // The kernel already delivered these signals (nothing waits for deathwatch to re-inject
   // them): one event-log write for the whole batch keeps up with a storm.
+  // A signal from another process and a SIGKILL always wake deathwatch. Other records wake
+  // it while it is idle; once a burst began, they wait for the end of the period and are
+  // collected in one batch, rather than one wake-up each. Batching stops before the last
+  // collection of a period, so a record that comes after it wakes deathwatch again.
+  const auto now = Clock::now();
+  if (kernel_batch_until_ && now >= *kernel_batch_until_) {
+    kernel_batch_until_.reset();
+    kernel_->set_batching(false);
+  }
   outputs_.begin_batch();
-  kernel_->consume(*this);
+  const std::size_t collected = kernel_->consume(*this);
   outputs_.end_batch();
+  if (collected > 0 && !kernel_batch_until_) {
+    kernel_batch_until_ = now + kFlushPeriod;
+    kernel_->set_batching(true);
+  }
 }
 
 void Supervisor::prune_vanished_descendants() {

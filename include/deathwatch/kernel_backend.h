@@ -46,8 +46,11 @@ class KernelBackend {
   Status watch(pid_t tgid);
   // The ring buffer's descriptor, for poll().
   int event_fd() const;
-  // Hands every pending event to `observer`, in order, as observations.
-  void consume(Observer& observer);
+  // Hands every pending event to `observer`, in order, as observations; returns how many.
+  std::size_t consume(Observer& observer);
+  // Batching: records that can wait do not wake the watcher; it collects them on a timer.
+  // Not batching (idle): any record wakes it, so it needs no timer.
+  void set_batching(bool on);
   // Events the kernel could not queue (ring buffer full); last-words captures likewise.
   std::uint64_t dropped() const;
   std::uint64_t last_words_dropped() const;

@@ -58,6 +58,9 @@ Result<std::string> read_text_file(const std::string& path, std::size_t limit = 
 Result<ProcStat> read_proc_stat(pid_t pid);
 std::optional<pid_t> read_tgid(pid_t tid);
 std::optional<std::string> read_link(const std::string& path);
+// The cgroup path in /proc/PID/cgroup's text: the unified hierarchy's ("0::"), else systemd's
+// named one; none when neither is there.
+std::optional<std::string> parse_cgroup_path(std::string_view proc_cgroup);
 bool path_exists(const std::string& path);
 // The numeric entries of a /proc directory (/proc/<pid>/task: thread ids; .../fd: fds).
 std::vector<pid_t> list_numeric_entries(const std::string& dir);

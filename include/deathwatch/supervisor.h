@@ -111,6 +111,10 @@ class Supervisor : public Observer {
   Tracer tracer_;
   Mode mode_ = Mode::Plain;
   std::unique_ptr<KernelBackend> kernel_;
+  // After a collection that found records, the kernel batches (KernelBackend::set_batching)
+  // until this deadline, so a burst is collected once a period; unset when idle (no timer:
+  // a record wakes us).
+  std::optional<Clock::time_point> kernel_batch_until_;
   std::optional<OomProbe> oom_probe_;
   std::optional<OwnCgroup> own_cgroup_;
   std::optional<NotifyRelay> notify_relay_;  // $NOTIFY_SOCKET: the command's sd_notify, relayed

@@ -13,6 +13,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define DW_EVENTS_RING (1 << 20)
+
 // Read-only configuration, set by user space between open and load.
 const volatile bool follow_children = false;
 const volatile unsigned int last_words = DW_LAST_WORDS_ABNORMAL;  // enum dw_last_words_policy
@@ -32,10 +34,11 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  // 4 MiB: ~7,000 events with full sender identity. Its pages count twice in deathwatch's
-  // RSS (user space maps the data area twice): at 16 MiB deathwatch had 40 MiB of RSS and
-  // was the OOM killer's choice, instead of the command, in a 64 MiB memory cgroup.
-  __uint(max_entries, 1 << 22);
+  // 1 MiB: ~8,700 head-only records (a storm of self-sent signals) or ~1,700 with a sender's
+  // full identity. Its pages count twice in deathwatch's RSS (user space maps the data area
+  // twice, and all of it at once): at 16 MiB deathwatch had 40 MiB of RSS and was the OOM
+  // killer's choice, instead of the command, in a 64 MiB memory cgroup.
+  __uint(max_entries, DW_EVENTS_RING);
 } events SEC(".maps");
 
 // Events that found their ring buffer full (user space reports them; never silently lost):
@@ -69,10 +72,22 @@ static __always_inline bool owned(struct task_struct* task) {
          BPF_CORE_READ(cred, egid.val) == owner_gid && BPF_CORE_READ(cred, sgid.val) == owner_gid;
 }
 
-// Wake-up policy for events that can wait: none, unless the buffer is filling up (a storm),
-// then at once, so nothing is dropped.
+// Set by user space (element 0 = 1) while it collects a burst in batches, once a period.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, u32);
+} batching SEC(".maps");
+
+// Wake-up policy for events that can wait. Idle, deathwatch has no timer: a record wakes it.
+// Once it batches (a burst began), records wait for its next collection, unless the ring is
+// a quarter full (a storm): then it is woken at once, so nothing is dropped.
 static __always_inline u64 lazy_wakeup(void) {
-  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > (1 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+  if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > DW_EVENTS_RING / 4) return BPF_RB_FORCE_WAKEUP;
+  u32 key = 0;
+  u32* batched = bpf_map_lookup_elem(&batching, &key);
+  return batched && *batched ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline void count_drop_in(u32 ring) {
@@ -82,19 +97,28 @@ static __always_inline void count_drop_in(u32 ring) {
 
 static __always_inline void count_drop(void) { count_drop_in(DW_DROPPED_EVENTS); }
 
-// A zeroed event about `task`, or NULL (counted in `dropped`) when the ring buffer is full.
-static __always_inline struct dw_event* new_event(u32 kind, struct task_struct* task) {
-  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+// A zeroed event about `task`, or NULL (counted in `dropped`) when the ring buffer is full:
+// `size` is sizeof(struct dw_event), or DW_EVENT_HEAD_SIZE for a record without identity.
+static __always_inline struct dw_event* new_event_of(u32 size, u32 kind, struct task_struct* task) {
+  struct dw_event* e = bpf_ringbuf_reserve(&events, size, 0);
   if (!e) {
     count_drop();
     return NULL;
   }
-  __builtin_memset(e, 0, sizeof(*e));
+  __builtin_memset(e, 0, size);
   e->boot_ns = bpf_ktime_get_boot_ns();
   e->kind = kind;
   e->target_tid = BPF_CORE_READ(task, pid);
   e->target_tgid = BPF_CORE_READ(task, tgid);
   return e;
+}
+
+static __always_inline struct dw_event* new_event(u32 kind, struct task_struct* task) {
+  return new_event_of(sizeof(struct dw_event), kind, task);
+}
+
+static __always_inline struct dw_event* new_head_event(u32 kind, struct task_struct* task) {
+  return new_event_of(DW_EVENT_HEAD_SIZE, kind, task);
 }
 
 // Pre-6.2 kernels keep RSS counters in struct mm_rss_stat (atomic_long_t count[]).
@@ -169,27 +193,20 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
 
 #include "last_words.bpf.h"
 
-SEC("tp_btf/signal_generate")
-int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct task_struct* task,
-             int group, int result) {
-  u32 tgid = task->tgid;
-  if (!is_watched(tgid) || !owned(task)) return 0;
-  struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count_drop();
-    return 0;
-  }
-  // Not memset: the 600-byte event is mostly identity, skipped for self-signals. Every field
-  // user space reads is written below (fill_current sets ancestors/args_len).
-  e->fault_addr = 0;
-  e->total_vm_kib = e->anon_rss_kib = e->file_rss_kib = e->shmem_rss_kib = 0;
+// The signal's own fields, in a record of either size.
+static __always_inline void fill_signal(struct dw_event* e, struct task_struct* task, u32 tgid, int sig,
+                                        int code, u64 fault_addr, int group, int result) {
   e->boot_ns = bpf_ktime_get_boot_ns();
   e->kind = DW_EVENT_SIGNAL;
-  e->target_tid = task->pid;
+  e->target_tid = BPF_CORE_READ(task, pid);
   e->target_tgid = tgid;
   e->sig = sig;
+  e->code = code;
   e->group = group;
   e->result = result;
+  e->fault_addr = fault_addr;
+  e->parent_tgid = 0;
+  e->exit_code = 0;
   e->action = DW_ACTION_UNKNOWN;
   if (sig >= 1 && sig <= 64) {
     // The receiver's action now (the sighand lock is held here): SIG_DFL, SIG_IGN or a handler.
@@ -199,23 +216,49 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
         bpf_probe_read_kernel(&handler, sizeof handler, &sighand->action[(sig - 1) & 63].sa.sa_handler) == 0)
       e->action = handler == 0 ? DW_ACTION_DEFAULT : handler == 1 ? DW_ACTION_IGNORE : DW_ACTION_HANDLER;
   }
+}
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct task_struct* task,
+             int group, int result) {
+  u32 tgid = BPF_CORE_READ(task, tgid);
+  if (!is_watched(tgid) || !owned(task)) return 0;
+  int code = SI_USER_CODE;  // SEND_SIG_NOINFO: the kernel fills si_pid/si_uid from current
+  u64 fault_addr = 0;
   unsigned long raw = (unsigned long)info;
-  if (raw == SEND_SIG_NOINFO_PTR) {
-    e->code = SI_USER_CODE;  // the kernel fills si_pid/si_uid from current
-  } else if (raw == SEND_SIG_PRIV_PTR) {
-    e->code = SI_KERNEL_CODE;
-  } else {
-    e->code = BPF_CORE_READ(info, si_code);
-    if (e->code > 0 && e->code != SI_KERNEL_CODE)
-      e->fault_addr = (u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
+  if (raw == SEND_SIG_PRIV_PTR) {
+    code = SI_KERNEL_CODE;
+  } else if (raw != SEND_SIG_NOINFO_PTR) {
+    code = BPF_CORE_READ(info, si_code);
+    if (code > 0 && code != SI_KERNEL_CODE) fault_addr = (u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
   }
   // Only a signal a process sent (si_code <= 0) has a sender worth describing; for a
   // kernel-made one the current task is a bystander. A process signalling itself is known.
-  bool sent = e->code <= 0 && (u32)(bpf_get_current_pid_tgid() >> 32) != tgid;
-  fill_current(e, sent ? DW_ANCESTRY | DW_ARGS : 0);
-  // Wake deathwatch at once for a signal from another process or a SIGKILL; the rest (self
-  // signals, SIGCHLD, timers) it collects at its next wake-up, at most 100 ms later.
-  bpf_ringbuf_submit(e, sent || sig == 9 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());
+  bool sent = code <= 0 && (u32)(bpf_get_current_pid_tgid() >> 32) != tgid;
+  // Not memset: the record is written field by field (fill_current sets ancestors/args_len).
+  if (sent) {
+    struct dw_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+      count_drop();
+      return 0;
+    }
+    fill_signal(e, task, tgid, sig, code, fault_addr, group, result);
+    e->total_vm_kib = e->anon_rss_kib = e->file_rss_kib = e->shmem_rss_kib = 0;
+    fill_current(e, DW_ANCESTRY | DW_ARGS);
+    // Wake deathwatch at once for a signal from another process.
+    bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+    return 0;
+  }
+  struct dw_event* e = bpf_ringbuf_reserve(&events, DW_EVENT_HEAD_SIZE, 0);
+  if (!e) {
+    count_drop();
+    return 0;
+  }
+  fill_signal(e, task, tgid, sig, code, fault_addr, group, result);
+  fill_current(e, 0);
+  // A SIGKILL wakes deathwatch at once; the rest (self signals, SIGCHLD, timers) it collects
+  // at its next wake-up, at most 100 ms later.
+  bpf_ringbuf_submit(e, sig == 9 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());
   return 0;
 }
 
@@ -223,11 +266,11 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
 // the task form and falls back to the pid form when the verifier refuses it.
 SEC("tp_btf/mark_victim")
 int BPF_PROG(on_mark_victim_task, struct task_struct* task, uid_t uid) {
-  u32 tgid = task->tgid;
+  u32 tgid = BPF_CORE_READ(task, tgid);
   if (!is_watched(tgid) || !owned(task)) return 0;
   struct dw_event* e = new_event(DW_EVENT_OOM_VICTIM, task);
   if (!e) return 0;
-  struct mm_struct* mm = task->mm;
+  struct mm_struct* mm = BPF_CORE_READ(task, mm);
   if (mm) {
     e->total_vm_kib = (u64)BPF_CORE_READ(mm, total_vm) * 4;
     e->anon_rss_kib = mm_counter_kib(mm, 1 /* MM_ANONPAGES */);
@@ -255,12 +298,12 @@ int BPF_PROG(on_mark_victim_pid, int pid) {
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_process_fork, struct task_struct* parent, struct task_struct* child) {
   if (!follow_children) return 0;
-  u32 parent_tgid = parent->tgid;
-  u32 child_tgid = child->tgid;
+  u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+  u32 child_tgid = BPF_CORE_READ(child, tgid);
   if (parent_tgid == child_tgid || !is_watched(parent_tgid)) return 0;  // a thread
   u8 one = 1;
   bpf_map_update_elem(&watched, &child_tgid, &one, BPF_ANY);
-  struct dw_event* e = new_event(DW_EVENT_FORK, child);
+  struct dw_event* e = new_head_event(DW_EVENT_FORK, child);
   if (!e) return 0;
   e->parent_tgid = parent_tgid;
   bpf_ringbuf_submit(e, lazy_wakeup());  // bookkeeping: collected at the next wake-up
@@ -270,7 +313,7 @@ int BPF_PROG(on_process_fork, struct task_struct* parent, struct task_struct* ch
 // A watched process exec'd: its new argv, read from its own (new) memory.
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_process_exec, struct task_struct* p, pid_t old_pid, struct linux_binprm* bprm) {
-  u32 tgid = p->tgid;
+  u32 tgid = BPF_CORE_READ(p, tgid);
   if (!is_watched(tgid)) return 0;
   bpf_map_delete_elem(&last_words_taken, &tgid);  // a new program: a new death to capture
   bpf_map_delete_elem(&last_words_pending, &tgid);
@@ -299,13 +342,13 @@ static __always_inline bool killed_from_outside(struct task_struct* task) {
 SEC("tp_btf/signal_deliver")
 int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo* info, struct k_sigaction* ka) {
   struct task_struct* task = bpf_get_current_task_btf();
-  if (!is_watched(task->tgid) || !owned(task)) return 0;
+  u32 tgid = BPF_CORE_READ(task, tgid);
+  if (!is_watched(tgid) || !owned(task)) return 0;
   if (!fatal_by_default(sig)) return 0;
   if (ka && BPF_CORE_READ(ka, sa.sa_handler) != 0) return 0;  // handled or ignored: lives on
   if ((unsigned long)info <= 1 && sig == 9 && !killed_from_outside(task)) return 0;
-  u32 tgid = task->tgid;
   if (!claim_last_words(tgid)) return 0;  // another thread began the death
-  struct pending_death pending = {.tid = task->pid, .sig = sig};
+  struct pending_death pending = {.tid = BPF_CORE_READ(task, pid), .sig = sig};
   if ((unsigned long)info > 1) {
     pending.code = BPF_CORE_READ(info, si_code);
     if (pending.code > 0 && pending.code != SI_KERNEL_CODE &&
@@ -319,17 +362,17 @@ int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo* info, struct k_s
 
 // The last thread of a watched process is exiting: its exit code, then it leaves the set.
 static __always_inline void process_exit(struct task_struct* p) {
-  u32 tgid = p->tgid;
+  u32 tgid = BPF_CORE_READ(p, tgid);
   if (!is_watched(tgid)) return;
   if (BPF_CORE_READ(p, signal, live.counter) != 0) return;  // other threads live on
   bpf_map_delete_elem(&watched, &tgid);
   bpf_map_delete_elem(&last_words_taken, &tgid);
   bpf_map_delete_elem(&last_words_pending, &tgid);
-  struct dw_event* e = new_event(DW_EVENT_EXIT, p);
+  struct dw_event* e = new_head_event(DW_EVENT_EXIT, p);
   if (!e) return;
-  e->exit_code = p->exit_code;
+  e->exit_code = BPF_CORE_READ(p, exit_code);
   // An abnormal end wakes deathwatch (an attached process's end is only known from here).
-  bpf_ringbuf_submit(e, p->exit_code != 0 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());
+  bpf_ringbuf_submit(e, e->exit_code != 0 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -345,8 +388,8 @@ int BPF_PROG(on_process_exit, struct task_struct* p) {
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit_capturing, struct task_struct* p, bool group_dead) {
   struct task_struct* task = bpf_get_current_task_btf();
-  u32 tgid = p->tgid;
-  if (task == p && is_watched(tgid) && p->mm && owned(task)) {
+  u32 tgid = BPF_CORE_READ(p, tgid);
+  if (task == p && is_watched(tgid) && BPF_CORE_READ(p, mm) && owned(task)) {
     // One call site for the capture: inlined twice, the verifier walked its loops twice.
     bool capture = false;
     u32 trigger = 0;
@@ -355,7 +398,7 @@ int BPF_PROG(on_process_exit_capturing, struct task_struct* p, bool group_dead) 
     struct pending_death* pending = bpf_map_lookup_elem(&last_words_pending, &tgid);
     if (pending) {
       // The thread a fatal signal was delivered to: the others wait for it.
-      if (pending->tid == (u32)p->pid) {
+      if (pending->tid == (u32)BPF_CORE_READ(p, pid)) {
         capture = true;
         trigger = DW_LW_FATAL_SIGNAL;
         sig = pending->sig;

@@ -70,21 +70,26 @@ struct dw_event {
   unsigned long long cur_start_ns;  /* task->start_boottime, to recognise pid reuse */
   unsigned long long cur_cgroup_id;
   char cur_comm[DW_COMM_LEN];
+  /* DW_EVENT_FORK: the parent; DW_EVENT_EXIT: the wait-status form of the exit */
+  unsigned int parent_tgid;
+  int exit_code;
   unsigned int ancestors;        /* valid entries in ancestor[] */
-  struct dw_ancestor ancestor[DW_ANCESTORS];
   unsigned int args_len;         /* bytes of args[] (NUL-separated argv start) */
+  /* Up to here the head, which every record has. A signal without a sender to describe (a
+   * process's own, or one the kernel made), a fork and an exit are sent as the head alone
+   * (DW_EVENT_HEAD_SIZE): a sixth of the size, so a storm fits in a small ring buffer. */
+  struct dw_ancestor ancestor[DW_ANCESTORS];
   char args[DW_ARGS_LEN];
   /* oom:mark_victim: memory of the victim, KiB */
   unsigned long long total_vm_kib;
   unsigned long long anon_rss_kib;
   unsigned long long file_rss_kib;
   unsigned long long shmem_rss_kib;
-  /* DW_EVENT_FORK: the parent; DW_EVENT_EXIT: the wait-status form of the exit */
-  unsigned int parent_tgid;
-  int exit_code;
   /* DW_EVENT_EXEC: the path given to execve (bprm->filename) */
   char filename[DW_FILENAME_LEN];
 };
+
+#define DW_EVENT_HEAD_SIZE __builtin_offsetof(struct dw_event, ancestor)
 
 #define DW_REGS 21                 /* struct pt_regs on x86_64, in its order */
 #define DW_STACK_CHUNK 512

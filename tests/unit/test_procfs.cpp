@@ -382,3 +382,18 @@ TEST_CASE("stat and status agree on this process's real dispositions") {
   sigaction(SIGUSR2, &old_usr2, nullptr);
   sigaction(SIGWINCH, &old_winch, nullptr);
 }
+
+TEST_CASE("parse_cgroup_path: the unified hierarchy's path, else systemd's named one") {
+  // A hybrid host (this CI machine's layout): both, the unified line wins.
+  CHECK(parse_cgroup_path("9:name=systemd:/system.slice/a.service\n4:memory:/m\n0::/system.slice/a.service\n") ==
+        std::optional<std::string>("/system.slice/a.service"));
+  // cgroup v1 with systemd's named hierarchy only.
+  CHECK(parse_cgroup_path("3:cpu:/x\n1:name=systemd:/user.slice/s.scope\n") ==
+        std::optional<std::string>("/user.slice/s.scope"));
+  // Pure v2.
+  CHECK(parse_cgroup_path("0::/\n") == std::optional<std::string>("/"));
+  // Neither: no path rather than a controller's.
+  CHECK_FALSE(parse_cgroup_path("4:memory:/m\n").has_value());
+  CHECK_FALSE(parse_cgroup_path("").has_value());
+  CHECK_FALSE(parse_cgroup_path("garbage").has_value());
+}

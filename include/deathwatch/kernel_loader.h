@@ -1,0 +1,43 @@
+// Loads deathwatch's eBPF programs in a short-lived helper process and hands back only what
+// the watcher keeps: descriptors. Why a helper: to load, libbpf reads and parses the kernel's
+// whole BTF (megabytes), and a process's peak RSS never comes down again; the watcher, which
+// may stay for the months a service runs, keeps the maps and links, never the parse.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <vector>
+
+#include "deathwatch/error.h"
+#include "deathwatch/last_words.h"
+#include "deathwatch/scoped_fd.h"
+
+namespace deathwatch {
+
+struct KernelLoadRequest {
+  bool follow_children = false;
+  LastWordsPolicy last_words = LastWordsPolicy::Abnormal;
+  // Set for a caller who is not root: only processes whose ids are all these are reported.
+  std::optional<uid_t> owner_uid;
+  std::optional<gid_t> owner_gid;
+};
+
+// What stays of a load: the maps the watcher reads or writes, and the links that keep the
+// programs attached (a program lives as long as a descriptor of its link does).
+struct KernelObjects {
+  ScopedFd events;             // ring buffer: signals, forks, execs, exits, OOM victims
+  ScopedFd last_words_events;  // ring buffer: captures of dying processes
+  ScopedFd watched;            // hash: the tgids watched
+  ScopedFd dropped;            // per-CPU array: records that found their ring full
+  ScopedFd batching;           // array: 1 while the watcher collects in batches
+  std::vector<ScopedFd> links;
+  bool task_form = true;          // mark_victim passes the task here (else only its pid)
+  bool with_last_words = false;   // the capture programs are loaded
+};
+
+// Loads and attaches in a child process, which sends the descriptors back over a socket
+// pair (SCM_RIGHTS) and exits. Fails with the load's own error (errno included).
+Result<KernelObjects> load_kernel_objects(const KernelLoadRequest& request);
+
+}  // namespace deathwatch
