@@ -11,8 +11,8 @@ strace alike. Numbers only: nothing is asserted.
     python3 bench/run.py [--rounds N] [--only NAME] [--scale]   (as root, for the eBPF backend)
 
 --scale adds how the cost grows: the extra time per signal (1,000 to 200,000 self-sent
-SIGUSR1) and per child (10 to 10,000 /bin/true from sh), start-up subtracted, with the
-watcher's peak RSS at each size.
+SIGUSR1) and per child (10 to 10,000 /bin/true from sh), the fixed cost (the same workload
+with none) subtracted, with the watcher's peak RSS at each size.
 
 Needs the build (build/deathwatch, build/programs/signal_storm), strace and java on PATH.
 """
@@ -102,14 +102,22 @@ def timed_peak(prefix, env, command):
     return elapsed, peak
 
 
+def plural(unit, n):
+    return unit if n == 1 else "children" if unit == "child" else unit + "s"
+
+
 def scale_table(tracers, rounds):
-    """Marginal cost per unit (start-up subtracted) and peak RSS, from small to large."""
+    """Marginal cost per unit and peak RSS, from small to large. The same workload with no
+    signal or no child gives each tracer's fixed cost (start-up, the first write of the
+    certificate), which is subtracted: what is left is what each signal or child costs."""
     storm = os.path.join(PROGRAMS, "signal_storm")
     fork_loop = "i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done"
     sizes = [("signal", n, [storm, str(n)]) for n in (1000, 10000, 100000, 200000)]
     sizes += [("child", n, ["sh", "-c", fork_loop.format(n=n)]) for n in (10, 100, 1000, 10000)]
     watchers = [t for t in tracers if t.startswith("deathwatch")]
-    start_up = {t: statistics.median(run_once(*tracers[t], ["true"]) for _ in range(rounds)) for t in ["bare"] + watchers}
+    fixed = {}
+    for unit, command in (("signal", [storm, "0"]), ("child", ["sh", "-c", fork_loop.format(n=0)])):
+        fixed[unit] = {t: statistics.median(run_once(*tracers[t], command) for _ in range(rounds)) for t in ["bare"] + watchers}
     print()
     print("| size | bare | " + " | ".join(f"{t}: extra per unit, peak RSS" for t in watchers) + " |")
     print("|" + "---|" * (len(watchers) + 2))
@@ -125,9 +133,9 @@ def scale_table(tracers, rounds):
         bare = statistics.median(times["bare"])
         cells = []
         for t in watchers:
-            extra = statistics.median(times[t]) - bare - (start_up[t] - start_up["bare"])
+            extra = statistics.median(times[t]) - bare - (fixed[unit][t] - fixed[unit]["bare"])
             cells.append(f"{extra / n * 1e6:.2f} us/{unit}, {statistics.median(peaks[t]) / 1024:.1f} MiB")
-        print(f"| {n:,} {unit}{'s' if n > 1 else ''} | {fmt_ms(bare)} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {n:,} {plural(unit, n)} | {fmt_ms(bare)} | " + " | ".join(cells) + " |", flush=True)
 
 
 def fmt_ms(seconds):

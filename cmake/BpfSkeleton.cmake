@@ -49,5 +49,6 @@ else()
   add_library(deathwatch_bpf_skeleton INTERFACE)
   add_dependencies(deathwatch_bpf_skeleton deathwatch_bpf_object)
   target_include_directories(deathwatch_bpf_skeleton INTERFACE ${bpf_dir} ${CMAKE_SOURCE_DIR}/src/bpf)
-  target_link_libraries(deathwatch_bpf_skeleton INTERFACE PkgConfig::LIBBPF)
+  # Headers only: libbpf itself is linked through deathwatch_deps (statically by default).
+  target_include_directories(deathwatch_bpf_skeleton INTERFACE ${LIBBPF_INCLUDE_DIRS})
 endif()
