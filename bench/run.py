@@ -12,7 +12,7 @@ strace alike. Numbers only: nothing is asserted.
 
 --scale adds how the cost grows: the extra time per signal (1,000 to 200,000 self-sent
 SIGUSR1) and per child (10 to 10,000 /bin/true from sh), the fixed cost (the same workload
-with none) subtracted, with the watcher's peak RSS at each size.
+with one) subtracted, with the watcher's peak RSS at each size.
 
 Needs the build (build/deathwatch, build/programs/signal_storm), strace and java on PATH.
 """
@@ -107,24 +107,27 @@ def plural(unit, n):
 
 
 def scale_table(tracers, rounds):
-    """Marginal cost per unit and peak RSS, from small to large. The same workload with no
-    signal or no child gives each tracer's fixed cost (start-up, the first write of the
-    certificate), which is subtracted: what is left is what each signal or child costs."""
+    """Marginal cost per unit and peak RSS, from small to large. The same workload with one
+    signal or one child gives each tracer's fixed cost (start-up, and the certificate
+    rewritten once there is a signal or a descendant to tell of), which is subtracted: what
+    is left, divided by the units beyond the first, is what each signal or child costs."""
     storm = os.path.join(PROGRAMS, "signal_storm")
     fork_loop = "i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done"
     sizes = [("signal", n, [storm, str(n)]) for n in (1000, 10000, 100000, 200000)]
     sizes += [("child", n, ["sh", "-c", fork_loop.format(n=n)]) for n in (10, 100, 1000, 10000)]
     watchers = [t for t in tracers if t.startswith("deathwatch")]
     fixed = {}
-    for unit, command in (("signal", [storm, "0"]), ("child", ["sh", "-c", fork_loop.format(n=0)])):
-        fixed[unit] = {t: statistics.median(run_once(*tracers[t], command) for _ in range(rounds)) for t in ["bare"] + watchers}
+    # Small sizes differ from the fixed cost by less than its noise: they get more rounds.
+    for unit, command in (("signal", [storm, "1"]), ("child", ["sh", "-c", fork_loop.format(n=1)])):
+        fixed[unit] = {t: statistics.median(run_once(*tracers[t], command) for _ in range(rounds * 5))
+                       for t in ["bare"] + watchers}
     print()
     print("| size | bare | " + " | ".join(f"{t}: extra per unit, peak RSS" for t in watchers) + " |")
     print("|" + "---|" * (len(watchers) + 2))
     for unit, n, command in sizes:
         times = {t: [] for t in ["bare"] + watchers}
         peaks = {t: [] for t in watchers}
-        for _ in range(rounds):
+        for _ in range(rounds * 5 if n <= 1000 else rounds):
             times["bare"].append(run_once([], {}, command))
             for t in watchers:
                 elapsed, peak = timed_peak(*tracers[t], command)
@@ -134,7 +137,7 @@ def scale_table(tracers, rounds):
         cells = []
         for t in watchers:
             extra = statistics.median(times[t]) - bare - (fixed[unit][t] - fixed[unit]["bare"])
-            cells.append(f"{extra / n * 1e6:.2f} us/{unit}, {statistics.median(peaks[t]) / 1024:.1f} MiB")
+            cells.append(f"{extra / (n - 1) * 1e6:.2f} us/{unit}, {statistics.median(peaks[t]) / 1024:.1f} MiB")
         print(f"| {n:,} {plural(unit, n)} | {fmt_ms(bare)} | " + " | ".join(cells) + " |", flush=True)
 
 

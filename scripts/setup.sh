@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libboost1.81-dev libspdlog-dev libcli11-dev doctest-dev nlohmann-json3-dev libsystemd-dev
   clang llvm clang-14 libclang-rt-14-dev valgrind libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev
+  libbz2-dev liblzma-dev
   python3 default-jdk-headless jq perl procps util-linux libcap2-bin scdoc lintian
   debootstrap systemd-container
 )

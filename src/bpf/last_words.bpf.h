@@ -4,11 +4,12 @@
 #pragma once
 
 // Captures have a ring buffer of their own: at ~22 KiB each, a burst of failing children
-// must not crowd out the signal events, the main evidence (512 KiB: ~23 captures in flight;
-// what does not fit is counted and reported, and each page costs deathwatch two of RSS).
+// must not crowd out the signal events, the main evidence (256 KiB: 11 captures in flight,
+// each waking deathwatch at once; what does not fit is counted and reported, and each page
+// costs deathwatch two of RSS).
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 1 << 19);
+  __uint(max_entries, 1 << 18);
 } last_words_events SEC(".maps");
 
 // Processes whose last words are taken: the first capture wins (the thread that began the
