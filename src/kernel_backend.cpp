@@ -1,7 +1,6 @@
 #include "deathwatch/kernel_backend.h"
 
 #include <string.h>
-#include <linux/capability.h>
 #include <sys/stat.h>
 #include <time.h>
 

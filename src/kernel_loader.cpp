@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <memory>
 #include <string>
 
+#include "deathwatch/passed_fds.h"
 #include "deathwatch/privileges.h"
 #include "deathwatch/procfs.h"
 #include "deathwatch_events.h"
@@ -42,11 +42,6 @@ struct LoadReply {
   bool task_form;
   bool with_last_words;
 };
-
-bool path_exists(const char* path) {
-  struct stat st {};
-  return ::stat(path, &st) == 0;
-}
 
 std::string first_line(const char* path) {
   auto text = read_text_file(path);
@@ -154,16 +149,7 @@ LoadReply load_here(const KernelLoadRequest& request, std::unique_ptr<deathwatch
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   std::vector<char> control;
-  if (!fds.empty()) {
-    control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
+  attach_fds(msg, control, fds);
   const bool sent = ::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof reply);
   // _exit: no destructor, atexit handler or stdio flush of the watcher's runs twice. The
   // kernel closes this process's descriptors; the watcher holds its own.
@@ -201,12 +187,8 @@ Result<KernelObjects> load_kernel_objects(const KernelLoadRequest& request) {
   while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {}
 
   std::vector<ScopedFd> fds;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); got > 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    const int* data = reinterpret_cast<const int*>(CMSG_DATA(c));
-    for (std::size_t i = 0; i < count; ++i) fds.emplace_back(data[i]);
-  }
+  if (got > 0)
+    for (int fd : received_fds(msg)) fds.emplace_back(fd);
   if (got < 0) return SysError{"eBPF loader reply", recv_errno};
   if (got != static_cast<ssize_t>(sizeof reply) || (msg.msg_flags & MSG_CTRUNC) != 0)
     return SysError{"eBPF loader: no reply (the helper process ended with status " + std::to_string(status) + ")", 0};

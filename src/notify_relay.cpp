@@ -13,6 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "deathwatch/passed_fds.h"
+
 namespace deathwatch {
 
 namespace {
@@ -93,19 +95,15 @@ int NotifyRelay::relay_pending(const std::function<bool(pid_t)>& from_watched) {
       return relayed;  // EAGAIN: all relayed
     }
     // Descriptors (FDSTORE=1) go on with the message; credentials are deathwatch's own.
-    std::vector<int> fds;
+    const std::vector<int> fds = received_fds(msg);
     std::optional<pid_t> sender;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET) continue;
-      if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+          c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
         struct ucred cred {};
         std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
         sender = cred.pid;
       }
-      if (c->cmsg_type != SCM_RIGHTS) continue;
-      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      const int* data = reinterpret_cast<const int*>(CMSG_DATA(c));
-      fds.insert(fds.end(), data, data + count);
     }
     if (!sender || !from_watched(*sender)) {
       for (int fd : fds) ::close(fd);
@@ -130,16 +128,7 @@ int NotifyRelay::relay_pending(const std::function<bool(pid_t)>& from_watched) {
     out.msg_iov = &out_iov;
     out.msg_iovlen = 1;
     std::vector<char> out_control;
-    if (!fds.empty()) {
-      out_control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
-      out.msg_control = out_control.data();
-      out.msg_controllen = out_control.size();
-      cmsghdr* c = CMSG_FIRSTHDR(&out);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
+    attach_fds(out, out_control, fds);
     // MSG_DONTWAIT: a full queue at systemd's end loses this message rather than stalling
     // deathwatch (and a traced command in a stop).
     if (::sendmsg(upstream_.get(), &out, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && !warned_) {
