@@ -4,12 +4,38 @@
 
 namespace deathwatch {
 
+void SignalForwarder::forget_old_own_copies(Clock::time_point now) {
+  std::erase_if(own_copies_, [&](const OwnCopy& c) { return now - c.seen > kOwnCopyWindow; });
+}
+
 void SignalForwarder::request(int signo, pid_t sender_pid, Sender sender, Clock::time_point now) {
+  forget_old_own_copies(now);
+  auto own = std::find_if(own_copies_.begin(), own_copies_.end(), [&](const OwnCopy& c) {
+    return c.signo == signo && c.sender_pid == sender_pid;
+  });
+  if (own != own_copies_.end()) {  // the target already got this one itself
+    own_copies_.erase(own);
+    return;
+  }
   waiting_.push_back({signo, sender_pid, std::move(sender), now + kForwardDelay});
 }
 
-void SignalForwarder::target_received(int signo, pid_t sender_pid) {
-  std::erase_if(waiting_, [&](const Forward& f) { return f.signo == signo && f.sender_pid == sender_pid; });
+void SignalForwarder::target_received(int signo, pid_t sender_pid, Clock::time_point now) {
+  auto waiting = std::find_if(waiting_.begin(), waiting_.end(), [&](const Forward& f) {
+    return f.signo == signo && f.sender_pid == sender_pid;
+  });
+  if (waiting != waiting_.end()) {
+    waiting_.erase(waiting);
+    return;
+  }
+  forget_old_own_copies(now);
+  for (auto& c : own_copies_) {
+    if (c.signo == signo && c.sender_pid == sender_pid) {
+      c.seen = now;
+      return;
+    }
+  }
+  own_copies_.push_back({signo, sender_pid, now});
 }
 
 std::optional<Sender> SignalForwarder::claim(int signo) {
@@ -39,6 +65,7 @@ void SignalForwarder::send_due(Clock::time_point now, const SendFn& send, const 
 void SignalForwarder::clear() {
   waiting_.clear();
   sent_.clear();
+  own_copies_.clear();
 }
 
 std::optional<SignalForwarder::Clock::time_point> SignalForwarder::next_due() const {

@@ -132,7 +132,7 @@ bool Recorder::attribute_sender(SignalRecord& record, const SignalSender& sender
     }
     record.sender->source = "self";
     // Sent to its own process group (kill(0, S)): deathwatch's copy needs no forward.
-    if (record.pid == target_) forwarder_.target_received(record.signo, sender.pid);
+    if (record.pid == target_) forwarder_.target_received(record.signo, sender.pid, SignalForwarder::Clock::now());
     return false;
   }
   if (sender.pid == watcher_) {
@@ -142,7 +142,7 @@ bool Recorder::attribute_sender(SignalRecord& record, const SignalSender& sender
     return true;
   }
   // The target got its own copy of a signal that also reached deathwatch: no forward.
-  if (record.pid == target_) forwarder_.target_received(record.signo, sender.pid);
+  if (record.pid == target_) forwarder_.target_received(record.signo, sender.pid, SignalForwarder::Clock::now());
   signalled_pids_.insert(record.pid);
   if (!sender.captured) {
     // A repeat: the sender was read at the first one (ptrace reads /proc, which costs).

@@ -4,7 +4,10 @@
 // A signal sent to a whole process group or cgroup reaches deathwatch and the target both;
 // forwarding deathwatch's copy would deliver it twice. So a forward waits kForwardDelay and
 // is dropped if meanwhile the target showed its own copy from the same sender (or has the
-// signal pending). Pure bookkeeping plus one kill(2): unit-tested with a fake clock.
+// signal pending). The two copies can be seen in either order: deathwatch may reap the
+// target's signal stop before it reads its own copy (the kill(2) landed between the two),
+// so a copy the target received is also remembered for kOwnCopyWindow and cancels a later
+// request. Pure bookkeeping plus one kill(2): unit-tested with a fake clock.
 #pragma once
 
 #include <sys/types.h>
@@ -22,6 +25,11 @@ inline constexpr std::chrono::milliseconds kForwardDelay{50};
 // A forward whose delivery is never seen (ignored, blocked, taken with sigwait) is forgotten
 // after this long, so it is never credited to a later signal of the same number.
 inline constexpr std::chrono::seconds kForwardMemory{5};
+// How long the target's own copy of a signal, seen before deathwatch's, cancels deathwatch's
+// forward of it. Both copies come from one kill(2), so they are seen within one scheduling
+// delay of each other; a second, separate signal from the same sender this soon after is
+// rare, and the target still got one.
+inline constexpr std::chrono::seconds kOwnCopyWindow{1};
 
 class SignalForwarder {
  public:
@@ -33,8 +41,8 @@ class SignalForwarder {
 
   // deathwatch received `signo` from `sender` (pid `sender_pid`) at `now`.
   void request(int signo, pid_t sender_pid, Sender sender, Clock::time_point now);
-  // The target received `signo` from `sender_pid` itself: no forward needed.
-  void target_received(int signo, pid_t sender_pid);
+  // The target received `signo` from `sender_pid` itself at `now`: no forward needed.
+  void target_received(int signo, pid_t sender_pid, Clock::time_point now);
   // The target received `signo` from deathwatch: whose forward it was, if any.
   std::optional<Sender> claim(int signo);
   // Whether a forward of `signo` was sent and its delivery not yet seen.
@@ -55,6 +63,15 @@ class SignalForwarder {
   };
   std::vector<Forward> waiting_;  // not yet sent
   std::vector<Forward> sent_;     // sent, the target's delivery not yet seen
+  struct OwnCopy {
+    int signo;
+    pid_t sender_pid;
+    Clock::time_point seen;
+  };
+  // The target's copies not matched by a request yet: at most one per signal and sender
+  // (the latest), and none older than kOwnCopyWindow, so a self-signalling storm stays small.
+  std::vector<OwnCopy> own_copies_;
+  void forget_old_own_copies(Clock::time_point now);
 };
 
 }  // namespace deathwatch
