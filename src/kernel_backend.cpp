@@ -159,8 +159,8 @@ struct KernelBackend::State {
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
 KernelBackend::~KernelBackend() = default;
 
-Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children, LastWordsPolicy last_words,
-                                                           std::optional<Owner> owner) {
+Result<KernelLoad> KernelBackend::start_loading(bool follow_children, LastWordsPolicy last_words,
+                                                std::optional<Owner> owner) {
   if (const char* off = std::getenv("DEATHWATCH_NO_BPF"); off && *off && std::string(off) != "0")
     return SysError{"disabled by DEATHWATCH_NO_BPF", 0};
   libbpf_set_print(silent_libbpf);
@@ -179,7 +179,12 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool follow_children,
     request.owner_uid = owner->uid;
     request.owner_gid = owner->gid;
   }
-  auto loaded = load_kernel_objects(request);
+  return KernelLoad::start(request);
+}
+
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(Result<KernelLoad> loading, LastWordsPolicy last_words) {
+  if (!loading) return loading.error();
+  auto loaded = loading->finish();
   if (!loaded) return loaded.error();
   auto state = std::make_unique<State>();
   state->objects = std::move(*loaded);
@@ -274,7 +279,11 @@ std::uint64_t KernelBackend::dropped_in(std::uint32_t ring) const {
 struct KernelBackend::State {};
 KernelBackend::KernelBackend(std::unique_ptr<State> state) : state_(std::move(state)) {}
 KernelBackend::~KernelBackend() = default;
-Result<std::unique_ptr<KernelBackend>> KernelBackend::open(bool, LastWordsPolicy, std::optional<Owner>) {
+Result<KernelLoad> KernelBackend::start_loading(bool, LastWordsPolicy, std::optional<Owner>) {
+  return SysError{"this deathwatch was built without the eBPF backend", 0};
+}
+Result<std::unique_ptr<KernelBackend>> KernelBackend::open(Result<KernelLoad> loading, LastWordsPolicy) {
+  if (!loading) return loading.error();
   return SysError{"this deathwatch was built without the eBPF backend", 0};
 }
 Status KernelBackend::watch(pid_t) { return SysError{"no eBPF backend", 0}; }

@@ -1,15 +1,20 @@
 #include "deathwatch/kernel_loader.h"
 
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "deathwatch/passed_fds.h"
 #include "deathwatch/privileges.h"
@@ -17,10 +22,37 @@
 #include "deathwatch_events.h"
 
 #ifdef DEATHWATCH_HAVE_BPF
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "deathwatch.skel.h"
 #include "deathwatch_min_btf.h"
+
+#ifdef DEATHWATCH_WRAP_VMLINUX_BTF
+// libbpf 1.1 reads /sys/kernel/btf/vmlinux with read(2), which sysfs serves one page at a
+// time: for a 5.5 MB BTF, 1,350 system calls and copies, about 7 ms of the load. Since 6.16
+// the file can be mapped instead. The linker sends libbpf's own call here (-Wl,--wrap,
+// CMakeLists.txt); libbpf copies and parses the mapped bytes as it would the ones it read.
+// Where the file cannot be mapped (older kernels), libbpf's own reader, as before.
+extern "C" {
+struct btf* __real_btf__load_vmlinux_btf(void);
+struct btf* __wrap_btf__load_vmlinux_btf(void) {
+  deathwatch::ScopedFd file(::open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (file.is_open() && ::fstat(file.get(), &st) == 0 && st.st_size > 0 && st.st_size < (1LL << 31)) {
+    const auto size = static_cast<std::size_t>(st.st_size);
+    void* data = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, file.get(), 0);
+    if (data != MAP_FAILED) {
+      struct btf* btf = btf__new(data, static_cast<__u32>(size));
+      ::munmap(data, size);
+      if (btf != nullptr) return btf;
+    }
+  }
+  return __real_btf__load_vmlinux_btf();
+}
+}
+#endif
 
 namespace deathwatch {
 namespace {
@@ -74,73 +106,157 @@ ScopedFd matching_min_btf() {
   return file;
 }
 
-// The load proper, in the helper. open -> read-only configuration -> load -> attach, in that
-// order. mark_victim passes the victim's task on 6.x kernels and only its pid before: the
-// verifier, checking the program against this kernel's BTF, tells which form loads (a feature
-// check at run time). The last-words programs need the open-coded VMA iterator (6.7) and the
-// 6.16 sched_process_exit: on a kernel without them, the rest loads without them.
-LoadReply load_here(const KernelLoadRequest& request, std::unique_ptr<deathwatch_bpf, SkeletonDeleter>& skel) {
-  LoadReply reply{0, 0, 0, true, request.last_words != LastWordsPolicy::Never};
-  int err = 0;
+using Skeleton = std::unique_ptr<deathwatch_bpf, SkeletonDeleter>;
+
+struct LinkDeleter {
+  void operator()(bpf_link* link) const { bpf_link__destroy(link); }
+};
+using Link = std::unique_ptr<bpf_link, LinkDeleter>;
+
+// What the helper holds until its answer is sent: two objects of the one skeleton, the maps
+// they share, and the links of what was attached.
+struct Loaded {
+  Skeleton core;
+  Skeleton last_words;  // empty without the capture programs
+  std::vector<ScopedFd> maps;
+  std::vector<Link> links;
+};
+
+// The skeleton is opened twice and each copy loads a part of it: the capture programs
+// (`with_capture`) alone take longer to verify than all the others together (9 of 13 ms), so
+// the two parts are loaded at once, on two CPUs. mark_victim passes the victim's task on 6.x
+// kernels and only its pid before: the verifier, checking the program against this kernel's
+// BTF, tells which form loads (a feature check at run time).
+Skeleton open_part(const KernelLoadRequest& request, const char* core_btf, bool with_capture, bool task_form) {
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = core_btf);
+  Skeleton skel(deathwatch_bpf__open_opts(&open_opts));
+  if (!skel) return skel;
+  auto& rodata = *skel->rodata;
+  rodata.follow_children = request.follow_children;
+  rodata.owner_uid = request.owner_uid ? static_cast<std::uint32_t>(*request.owner_uid) : DW_ANY_OWNER;
+  rodata.owner_gid = request.owner_gid ? static_cast<std::uint32_t>(*request.owner_gid) : DW_ANY_OWNER;
+  rodata.last_words =
+      request.last_words == LastWordsPolicy::Always ? DW_LAST_WORDS_ALWAYS : DW_LAST_WORDS_ABNORMAL;
+  const bool core = !with_capture;
+  auto& progs = skel->progs;
+  bpf_program__set_autoload(progs.on_signal_generate, core);
+  bpf_program__set_autoload(progs.on_mark_victim_task, core && task_form);
+  bpf_program__set_autoload(progs.on_mark_victim_pid, core && !task_form);
+  bpf_program__set_autoload(progs.on_process_fork, core);
+  bpf_program__set_autoload(progs.on_process_exec, core);
+  // Loaded either way, attached only where the capture programs did not load.
+  bpf_program__set_autoload(progs.on_process_exit, core);
+  bpf_program__set_autoload(progs.on_signal_deliver, with_capture);
+  bpf_program__set_autoload(progs.on_process_exit_capturing, with_capture);
+  // Without captures their ring buffer is never written: the smallest one allowed.
+  if (request.last_words == LastWordsPolicy::Never) bpf_map__set_max_entries(skel->maps.last_words_events, 4096);
+  return skel;
+}
+
+// Creates the maps of `skel` once, for both parts to use: the records of both go to the same
+// rings, and the watched set is one. The object's .rodata stays each part's own.
+int create_shared_maps(deathwatch_bpf* skel, std::vector<ScopedFd>& maps) {
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel->obj) {
+    if (bpf_map__is_internal(map)) continue;
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(map));
+    const int fd = bpf_map_create(bpf_map__type(map), bpf_map__name(map), bpf_map__key_size(map),
+                                  bpf_map__value_size(map), bpf_map__max_entries(map), &opts);
+    if (fd < 0) return -errno;
+    maps.emplace_back(fd);
+  }
+  return 0;
+}
+
+int reuse_shared_maps(deathwatch_bpf* skel, const std::vector<ScopedFd>& maps) {
+  bpf_map* map;
+  std::size_t i = 0;
+  bpf_object__for_each_map(map, skel->obj) {
+    if (bpf_map__is_internal(map)) continue;
+    if (i >= maps.size()) return -EINVAL;
+    if (int err = bpf_map__reuse_fd(map, maps[i++].get()); err != 0) return err;
+  }
+  return 0;
+}
+
+// Attaches every loaded program of `skel` but `except`.
+int attach_loaded(deathwatch_bpf* skel, const bpf_program* except, std::vector<Link>& links) {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    if (!bpf_program__autoload(prog) || prog == except) continue;
+    Link link(bpf_program__attach(prog));
+    if (!link) return -errno;
+    links.push_back(std::move(link));
+  }
+  return 0;
+}
+
+// The load proper, in the helper: open -> read-only configuration -> shared maps -> load
+// (both parts at once) -> attach. The capture programs need the open-coded VMA iterator
+// (6.7) and the 6.16 sched_process_exit: on a kernel without them, the rest runs without.
+LoadReply load_here(const KernelLoadRequest& request, Loaded& loaded) {
+  LoadReply reply{0, 0, 0, true, false};
   auto own_caps = read_own_capabilities();
   const ScopedFd min_btf = matching_min_btf();
   const std::string min_btf_path = "/proc/self/fd/" + std::to_string(min_btf.get());
-  for (bool try_last_words : {reply.with_last_words, false}) {
-    for (bool try_task_form : {true, false}) {
-      // CO-RE against the built-in minimal BTF where it matches this kernel. Else, without
-      // CAP_SYS_ADMIN, against vmlinux's BTF only: without a path, libbpf looks for a type
-      // missing from vmlinux (mm_rss_stat___old, kept for older kernels) in the modules' BTF
-      // too, and walking those (BPF_BTF_GET_NEXT_ID) needs CAP_SYS_ADMIN: with only CAP_BPF
-      // and CAP_PERFMON the load failed. The programs read no module's types. With it
-      // (root), no path: libbpf then parses the kernel's BTF once, not twice (a custom path
-      // is parsed beside the copy it keeps for tp_btf attach points and kfuncs).
-      const bool may_walk_modules = own_caps && (own_caps->effective & (1ULL << CAP_SYS_ADMIN)) != 0;
-      const char* core_btf = min_btf.is_open()                               ? min_btf_path.c_str()
-                             : !may_walk_modules && path_exists(kVmlinuxBtf) ? kVmlinuxBtf
-                                                                             : nullptr;
-      LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = core_btf);
-      skel.reset(deathwatch_bpf__open_opts(&open_opts));
-      if (!skel) return LoadReply{errno ? errno : EINVAL, 0, 0, true, false};
-      auto& rodata = *skel->rodata;
-      rodata.follow_children = request.follow_children;
-      rodata.owner_uid = request.owner_uid ? static_cast<std::uint32_t>(*request.owner_uid) : DW_ANY_OWNER;
-      rodata.owner_gid = request.owner_gid ? static_cast<std::uint32_t>(*request.owner_gid) : DW_ANY_OWNER;
-      rodata.last_words =
-          request.last_words == LastWordsPolicy::Always ? DW_LAST_WORDS_ALWAYS : DW_LAST_WORDS_ABNORMAL;
-      bpf_program__set_autoload(skel->progs.on_mark_victim_task, try_task_form);
-      bpf_program__set_autoload(skel->progs.on_mark_victim_pid, !try_task_form);
-      bpf_program__set_autoload(skel->progs.on_signal_deliver, try_last_words);
-      bpf_program__set_autoload(skel->progs.on_process_exit_capturing, try_last_words);
-      bpf_program__set_autoload(skel->progs.on_process_exit, !try_last_words);
-      // Without captures their ring buffer is never written: the smallest one allowed.
-      if (!try_last_words) bpf_map__set_max_entries(skel->maps.last_words_events, 4096);
-      err = deathwatch_bpf__load(skel.get());
-      reply.task_form = try_task_form;
-      reply.with_last_words = try_last_words;
-      // EPERM/EACCES: no privilege, and the other form will not help.
-      if (err == 0 || err == -EPERM || err == -EACCES) break;
-    }
-    if (err == 0 || err == -EPERM || err == -EACCES || !try_last_words) break;
+  // CO-RE against the built-in minimal BTF where it matches this kernel. Else, without
+  // CAP_SYS_ADMIN, against vmlinux's BTF only: without a path, libbpf looks for a type
+  // missing from vmlinux (mm_rss_stat___old, kept for older kernels) in the modules' BTF
+  // too, and walking those (BPF_BTF_GET_NEXT_ID) needs CAP_SYS_ADMIN: with only CAP_BPF
+  // and CAP_PERFMON the load failed. The programs read no module's types. With it
+  // (root), no path: libbpf then parses the kernel's BTF once, not twice (a custom path
+  // is parsed beside the copy it keeps for tp_btf attach points and kfuncs).
+  const bool may_walk_modules = own_caps && (own_caps->effective & (1ULL << CAP_SYS_ADMIN)) != 0;
+  const char* core_btf = min_btf.is_open()                               ? min_btf_path.c_str()
+                         : !may_walk_modules && path_exists(kVmlinuxBtf) ? kVmlinuxBtf
+                                                                         : nullptr;
+  loaded.core = open_part(request, core_btf, false, true);
+  if (!loaded.core) return LoadReply{errno ? errno : EINVAL, 0, 0, true, false};
+  if (int err = create_shared_maps(loaded.core.get(), loaded.maps); err != 0) return LoadReply{-err, 1, 0, true, false};
+  if (int err = reuse_shared_maps(loaded.core.get(), loaded.maps); err != 0) return LoadReply{-err, 1, 0, true, false};
+
+  int capture_err = -ENOENT;
+  std::thread capture_load;
+  if (request.last_words != LastWordsPolicy::Never) {
+    loaded.last_words = open_part(request, core_btf, true, true);
+    if (loaded.last_words && reuse_shared_maps(loaded.last_words.get(), loaded.maps) == 0)
+      capture_load = std::thread([&] { capture_err = deathwatch_bpf__load(loaded.last_words.get()); });
   }
-  if (err != 0) return LoadReply{-err, 1, 0, reply.task_form, reply.with_last_words};
-  if (int attach_err = deathwatch_bpf__attach(skel.get()); attach_err != 0)
+  int err = deathwatch_bpf__load(loaded.core.get());
+  if (err != 0 && err != -EPERM && err != -EACCES) {  // EPERM/EACCES: no privilege, no other form helps
+    reply.task_form = false;
+    loaded.core = open_part(request, core_btf, false, false);
+    err = !loaded.core                                                  ? -(errno ? errno : EINVAL)
+          : reuse_shared_maps(loaded.core.get(), loaded.maps) != 0 ? -EINVAL
+                                                                      : deathwatch_bpf__load(loaded.core.get());
+  }
+  if (capture_load.joinable()) capture_load.join();
+  if (err != 0) return LoadReply{-err, 1, 0, reply.task_form, false};
+  reply.with_last_words = capture_err == 0;
+  if (!reply.with_last_words) loaded.last_words.reset();
+
+  // One exit program: the capturing one where it loaded, else the plain one.
+  const bpf_program* unused_exit = reply.with_last_words ? loaded.core->progs.on_process_exit : nullptr;
+  if (int attach_err = attach_loaded(loaded.core.get(), unused_exit, loaded.links); attach_err != 0)
     return LoadReply{-attach_err, 2, 0, reply.task_form, reply.with_last_words};
+  if (loaded.last_words)
+    if (int attach_err = attach_loaded(loaded.last_words.get(), nullptr, loaded.links); attach_err != 0)
+      return LoadReply{-attach_err, 2, 0, reply.task_form, reply.with_last_words};
   return reply;
 }
 
 // The helper's whole life: load, send, exit. Nothing here returns to the caller's code.
 [[noreturn]] void run_helper(int sock, const KernelLoadRequest& request) {
-  std::unique_ptr<deathwatch_bpf, SkeletonDeleter> skel;
-  LoadReply reply = load_here(request, skel);
+  Loaded loaded;
+  LoadReply reply = load_here(request, loaded);
   std::vector<int> fds;
   if (reply.err == 0) {
-    fds = {bpf_map__fd(skel->maps.events), bpf_map__fd(skel->maps.last_words_events),
-           bpf_map__fd(skel->maps.watched), bpf_map__fd(skel->maps.dropped), bpf_map__fd(skel->maps.batching)};
-    const bpf_object_skeleton* s = skel->skeleton;
-    for (int i = 0; i < s->prog_cnt && reply.links < kMaxLinks; ++i) {
-      const bpf_link* link = *s->progs[i].link;
-      if (link == nullptr) continue;
-      fds.push_back(bpf_link__fd(link));
+    auto& maps = loaded.core->maps;
+    fds = {bpf_map__fd(maps.events), bpf_map__fd(maps.last_words_events), bpf_map__fd(maps.watched),
+           bpf_map__fd(maps.dropped), bpf_map__fd(maps.batching)};
+    for (const auto& link : loaded.links) {
+      if (reply.links >= kMaxLinks) break;
+      fds.push_back(bpf_link__fd(link.get()));
       ++reply.links;
     }
   }
@@ -158,7 +274,7 @@ LoadReply load_here(const KernelLoadRequest& request, std::unique_ptr<deathwatch
 
 }  // namespace
 
-Result<KernelObjects> load_kernel_objects(const KernelLoadRequest& request) {
+Result<KernelLoad> KernelLoad::start(const KernelLoadRequest& request) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
     return SysError::from_errno("eBPF loader socket pair");
@@ -170,8 +286,33 @@ Result<KernelObjects> load_kernel_objects(const KernelLoadRequest& request) {
     ours.release();  // not closed here: _exit closes everything
     run_helper(theirs.get(), request);
   }
-  theirs.reset();
+  return KernelLoad(std::move(ours), helper);
+}
 
+KernelLoad::KernelLoad(KernelLoad&& other) noexcept
+    : socket_(std::move(other.socket_)), helper_(std::exchange(other.helper_, -1)) {}
+
+KernelLoad& KernelLoad::operator=(KernelLoad&& other) noexcept {
+  if (this != &other) {
+    reap(true);
+    socket_ = std::move(other.socket_);
+    helper_ = std::exchange(other.helper_, -1);
+  }
+  return *this;
+}
+
+KernelLoad::~KernelLoad() { reap(true); }
+
+void KernelLoad::reap(bool kill_first) {
+  if (helper_ <= 0) return;
+  if (kill_first) ::kill(helper_, SIGKILL);
+  int status = 0;
+  while (::waitpid(helper_, &status, 0) < 0 && errno == EINTR) {}
+  helper_ = -1;
+}
+
+Result<KernelObjects> KernelLoad::finish() {
+  if (helper_ <= 0) return SysError{"eBPF loader: already collected", 0};
   LoadReply reply{};
   struct iovec iov {&reply, sizeof reply};
   struct msghdr msg {};
@@ -181,17 +322,18 @@ Result<KernelObjects> load_kernel_objects(const KernelLoadRequest& request) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t got;
-  while ((got = ::recvmsg(ours.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+  while ((got = ::recvmsg(socket_.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
   const int recv_errno = errno;
-  int status = 0;
-  while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {}
+  const pid_t helper = helper_;
+  reap(false);
+  socket_.reset();
 
   std::vector<ScopedFd> fds;
   if (got > 0)
     for (int fd : received_fds(msg)) fds.emplace_back(fd);
   if (got < 0) return SysError{"eBPF loader reply", recv_errno};
   if (got != static_cast<ssize_t>(sizeof reply) || (msg.msg_flags & MSG_CTRUNC) != 0)
-    return SysError{"eBPF loader: no reply (the helper process ended with status " + std::to_string(status) + ")", 0};
+    return SysError{"eBPF loader: no reply from the helper process (pid " + std::to_string(helper) + ")", 0};
   static const char* const kStages[] = {"eBPF open", "eBPF load (needs root, or CAP_BPF and CAP_PERFMON, and kernel BTF)",
                                         "eBPF attach"};
   if (reply.err != 0) return SysError{kStages[reply.stage >= 0 && reply.stage <= 2 ? reply.stage : 1], reply.err};
@@ -210,11 +352,32 @@ Result<KernelObjects> load_kernel_objects(const KernelLoadRequest& request) {
   return objects;
 }
 
+Result<KernelObjects> load_kernel_objects(const KernelLoadRequest& request) {
+  auto load = KernelLoad::start(request);
+  if (!load) return load.error();
+  return load->finish();
+}
+
 }  // namespace deathwatch
 
 #else  // built without eBPF support
 
 namespace deathwatch {
+Result<KernelLoad> KernelLoad::start(const KernelLoadRequest&) {
+  return SysError{"this deathwatch was built without the eBPF backend", 0};
+}
+KernelLoad::KernelLoad(KernelLoad&& other) noexcept
+    : socket_(std::move(other.socket_)), helper_(std::exchange(other.helper_, -1)) {}
+KernelLoad& KernelLoad::operator=(KernelLoad&& other) noexcept {
+  socket_ = std::move(other.socket_);
+  helper_ = std::exchange(other.helper_, -1);
+  return *this;
+}
+KernelLoad::~KernelLoad() = default;
+void KernelLoad::reap(bool) {}
+Result<KernelObjects> KernelLoad::finish() {
+  return SysError{"this deathwatch was built without the eBPF backend", 0};
+}
 Result<KernelObjects> load_kernel_objects(const KernelLoadRequest&) {
   return SysError{"this deathwatch was built without the eBPF backend", 0};
 }

@@ -71,6 +71,7 @@ int Supervisor::run() {
       throw FatalError(kExitOwnFailure, "--pid " + std::to_string(*options_.attach_pid) + ": " +
                                             may.error().describe());
   }
+  start_kernel_load();
   open_outputs();
   if (options_.follow || ::getpid() == 1) {
     // Orphaned descendants are reparented to deathwatch, which reaps them (and, as PID 1 in
@@ -96,6 +97,15 @@ int Supervisor::run() {
   event_loop();
   finish();
   return exit_status_;
+}
+
+void Supervisor::start_kernel_load() {
+  // Runs in a helper process on another CPU while the outputs are opened and the command is
+  // prepared; choose_backend collects it.
+  const auto raised = privileges_.raise();  // only to load and attach: the helper inherits them
+  std::optional<KernelBackend::Owner> owner;
+  if (!privileges_.caller_is_root()) owner = KernelBackend::Owner{privileges_.caller_uid(), privileges_.caller_gid()};
+  kernel_load_.emplace(KernelBackend::start_loading(options_.follow, options_.last_words, owner));
 }
 
 void Supervisor::open_outputs() {
@@ -131,6 +141,7 @@ void Supervisor::start_target() {
   } catch (const FatalError& e) {
     if (e.exit_status() == kExitOwnFailure) throw;
     // Not found, or not even reachable: as final a certificate as a failed exec gets.
+    kernel_load_.reset();  // nothing to watch: the helper is stopped and reaped now
     target_done_ = true;
     c.process.started_at = WallClock::now();
     c.process.ended_at = c.process.started_at;
@@ -167,12 +178,9 @@ void Supervisor::start_target() {
 
 void Supervisor::choose_backend(const std::function<Status()>& seize) {
   auto& backends = recorder_.certificate().watcher.backends;
-  auto kernel = [this] {
-    const auto raised = privileges_.raise();  // only to load and attach
-    std::optional<KernelBackend::Owner> owner;
-    if (!privileges_.caller_is_root()) owner = KernelBackend::Owner{privileges_.caller_uid(), privileges_.caller_gid()};
-    return KernelBackend::open(options_.follow, options_.last_words, owner);
-  }();
+  auto kernel = kernel_load_ ? KernelBackend::open(std::move(*kernel_load_), options_.last_words)
+                             : Result<std::unique_ptr<KernelBackend>>(SysError{"eBPF load not started", 0});
+  kernel_load_.reset();
   // Attached, or refused: from here deathwatch needs no capability the caller lacks. Not
   // dropping them is no option: the watch would go on with powers the caller does not have.
   if (auto dropped = privileges_.drop_all(); !dropped)

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "deathwatch/identity.h"
+#include "deathwatch/kernel_loader.h"
 #include "deathwatch/last_words.h"
 #include "deathwatch/mapped_files.h"
 #include "deathwatch/observation.h"
@@ -26,7 +27,8 @@ namespace deathwatch {
 
 class KernelBackend {
  public:
-  // Opens, configures, loads and attaches the programs. Fails (no BTF, no CAP_BPF and
+  // Opens, configures, loads and attaches the programs: start_loading() starts it in a helper
+  // process (kernel_loader.h), open() collects it. Fails (no BTF, no CAP_BPF and
   // CAP_PERFMON, a locked-down kernel, DEATHWATCH_NO_BPF set, or a build without eBPF) with
   // a message that says why; deathwatch then runs on without it.
   // `last_words`: whether dying processes are captured (fentry/do_group_exit and
@@ -39,8 +41,9 @@ class KernelBackend {
     uid_t uid;
     gid_t gid;
   };
-  static Result<std::unique_ptr<KernelBackend>> open(bool follow_children, LastWordsPolicy last_words,
-                                                     std::optional<Owner> owner);
+  static Result<KernelLoad> start_loading(bool follow_children, LastWordsPolicy last_words,
+                                          std::optional<Owner> owner);
+  static Result<std::unique_ptr<KernelBackend>> open(Result<KernelLoad> loading, LastWordsPolicy last_words);
   ~KernelBackend();
 
   Status watch(pid_t tgid);

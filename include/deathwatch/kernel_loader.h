@@ -36,8 +36,31 @@ struct KernelObjects {
   bool with_last_words = false;   // the capture programs are loaded
 };
 
-// Loads and attaches in a child process, which sends the descriptors back over a socket
-// pair (SCM_RIGHTS) and exits. Fails with the load's own error (errno included).
+// A load under way in a helper process, which sends the descriptors back over a socket pair
+// (SCM_RIGHTS) and exits. Started first thing, it runs on another CPU while deathwatch opens
+// its outputs and prepares the command: most of the eBPF start-up is this load (the kernel's
+// BTF read and parsed, the verifier), and nothing else waits for it until the command is
+// about to run.
+class KernelLoad {
+ public:
+  static Result<KernelLoad> start(const KernelLoadRequest& request);
+  KernelLoad(KernelLoad&& other) noexcept;
+  KernelLoad& operator=(KernelLoad&& other) noexcept;
+  KernelLoad(const KernelLoad&) = delete;
+  KernelLoad& operator=(const KernelLoad&) = delete;
+  // Not collected: the helper is killed and reaped (its programs go with its descriptors).
+  ~KernelLoad();
+  // Waits for the helper's answer. Fails with the load's own error (errno included).
+  Result<KernelObjects> finish();
+
+ private:
+  KernelLoad(ScopedFd socket, pid_t helper) : socket_(std::move(socket)), helper_(helper) {}
+  void reap(bool kill_first);
+  ScopedFd socket_;
+  pid_t helper_ = -1;
+};
+
+// start() then finish(), for a caller with nothing to do meanwhile.
 Result<KernelObjects> load_kernel_objects(const KernelLoadRequest& request);
 
 }  // namespace deathwatch

@@ -62,6 +62,7 @@ class Supervisor : public Observer {
     Plain,   // neither permitted: only the wait status (and OOM counters)
   };
 
+  void start_kernel_load();
   void open_outputs();
   void start_target();
   void attach_target();
@@ -111,6 +112,9 @@ class Supervisor : public Observer {
   Tracer tracer_;
   Mode mode_ = Mode::Plain;
   std::unique_ptr<KernelBackend> kernel_;
+  // The eBPF load, started before anything else (it is most of the start-up) and collected
+  // when the backend is chosen; unset before it starts and once collected.
+  std::optional<Result<KernelLoad>> kernel_load_;
   // After a collection that found records, the kernel batches (KernelBackend::set_batching)
   // until this deadline, so a burst is collected once a period; unset when idle (no timer:
   // a record wakes us).
