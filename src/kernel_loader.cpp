@@ -29,6 +29,12 @@
 #include "deathwatch.skel.h"
 #include "deathwatch_min_btf.h"
 
+namespace deathwatch {
+namespace {
+constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
+}  // namespace
+}  // namespace deathwatch
+
 #ifdef DEATHWATCH_WRAP_VMLINUX_BTF
 // libbpf 1.1 reads /sys/kernel/btf/vmlinux with read(2), which sysfs serves one page at a
 // time: for a 5.5 MB BTF, 1,350 system calls and copies, about 7 ms of the load. Since 6.16
@@ -38,7 +44,7 @@
 extern "C" {
 struct btf* __real_btf__load_vmlinux_btf(void);
 struct btf* __wrap_btf__load_vmlinux_btf(void) {
-  deathwatch::ScopedFd file(::open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC));
+  deathwatch::ScopedFd file(::open(deathwatch::kVmlinuxBtf, O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (file.is_open() && ::fstat(file.get(), &st) == 0 && st.st_size > 0 && st.st_size < (1LL << 31)) {
     const auto size = static_cast<std::size_t>(st.st_size);
@@ -57,7 +63,6 @@ struct btf* __wrap_btf__load_vmlinux_btf(void) {
 namespace deathwatch {
 namespace {
 
-constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
 constexpr int kMaps = 5;  // map descriptors sent, before the links
 constexpr int kMaxLinks = 16;
 
