@@ -5,16 +5,16 @@
 namespace deathwatch {
 
 void SignalForwarder::forget_old_own_copies(Clock::time_point now) {
-  std::erase_if(own_copies_, [&](const OwnCopy& c) { return now - c.seen > kOwnCopyWindow; });
+  if (now - own_copies_pruned_ < kOwnCopyWindow) return;
+  own_copies_pruned_ = now;
+  std::erase_if(own_copies_, [&](const auto& entry) { return now - entry.second > kOwnCopyWindow; });
 }
 
 void SignalForwarder::request(int signo, pid_t sender_pid, Sender sender, Clock::time_point now) {
   forget_old_own_copies(now);
-  auto own = std::find_if(own_copies_.begin(), own_copies_.end(), [&](const OwnCopy& c) {
-    return c.signo == signo && c.sender_pid == sender_pid;
-  });
-  if (own != own_copies_.end()) {  // the target already got this one itself
-    own_copies_.erase(own);
+  auto own = own_copies_.find({signo, sender_pid});
+  if (own != own_copies_.end() && now - own->second <= kOwnCopyWindow) {
+    own_copies_.erase(own);  // the target already got this one itself
     return;
   }
   waiting_.push_back({signo, sender_pid, std::move(sender), now + kForwardDelay});
@@ -29,13 +29,7 @@ void SignalForwarder::target_received(int signo, pid_t sender_pid, Clock::time_p
     return;
   }
   forget_old_own_copies(now);
-  for (auto& c : own_copies_) {
-    if (c.signo == signo && c.sender_pid == sender_pid) {
-      c.seen = now;
-      return;
-    }
-  }
-  own_copies_.push_back({signo, sender_pid, now});
+  own_copies_[{signo, sender_pid}] = now;
 }
 
 std::optional<Sender> SignalForwarder::claim(int signo) {

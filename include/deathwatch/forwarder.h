@@ -14,7 +14,9 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "deathwatch/certificate.h"
@@ -63,14 +65,11 @@ class SignalForwarder {
   };
   std::vector<Forward> waiting_;  // not yet sent
   std::vector<Forward> sent_;     // sent, the target's delivery not yet seen
-  struct OwnCopy {
-    int signo;
-    pid_t sender_pid;
-    Clock::time_point seen;
-  };
-  // The target's copies not matched by a request yet: at most one per signal and sender
-  // (the latest), and none older than kOwnCopyWindow, so a self-signalling storm stays small.
-  std::vector<OwnCopy> own_copies_;
+  // The target's copies not matched by a request yet, by signal and sender: when each was
+  // last seen. Looked up at every signal the target receives (a tracer's stop), so a map, not
+  // a scan; entries older than kOwnCopyWindow are dropped at most once per window.
+  std::map<std::pair<int, pid_t>, Clock::time_point> own_copies_;
+  Clock::time_point own_copies_pruned_{};
   void forget_old_own_copies(Clock::time_point now);
 };
 
