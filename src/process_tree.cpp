@@ -25,6 +25,8 @@ std::string join(const std::vector<std::string>& words) {
 
 bool ProcessTree::is_abnormal(const Outcome& outcome, const Cause& cause) {
   if (outcome.kind == OutcomeKind::Killed) return true;
+  // An end that was not seen (the process vanished: an event lost) is not known to be normal.
+  if (outcome.kind == OutcomeKind::Unknown) return true;
   if (outcome.kind == OutcomeKind::Exited && outcome.exit_code != 0) return true;
   // Exit 0 after a signal from another process (a graceful shutdown) is worth listing.
   return cause.category == CauseCategory::Signal || cause.category == CauseCategory::Terminal;

@@ -81,6 +81,7 @@ Tracer::Tracee& Tracer::tracee_for(pid_t tid) {
   const pid_t tgid = read_tgid(tid).value_or(tid);
   spdlog::debug("new tracee {} (tgid {}) seen before its creation event", tid, tgid);
   tracees_[tid] = Tracee{tgid, TraceeState::Running, /*new_descendant=*/tgid == tid};
+  born_before_event_.insert(tid);
   if (tgid == tid) {
     // Its parent, from /proc (the fork event that would say so has not come yet).
     auto st = read_proc_stat(tid);
@@ -231,7 +232,8 @@ void Tracer::on_new_task_event(pid_t tid, const WaitStatus& ws) {
   auto msg = ptrace_geteventmsg(tid);
   if (!msg) return;
   const pid_t child = static_cast<pid_t>(*msg);
-  if (tracees_.count(child)) return;  // its first stop came first
+  // Its first stop came first (it may even have ended since), or a seizing pass found it.
+  if (born_before_event_.erase(child) || tracees_.count(child)) return;
   pid_t tgid = child;
   if (ws.kind == WaitStatus::Kind::CloneEvent) {
     // PTRACE_EVENT_CLONE covers threads and clone() children with an odd exit signal.

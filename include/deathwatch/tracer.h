@@ -75,6 +75,11 @@ class Tracer {
   // exits are not. Erased when the process ends.
   std::unordered_set<pid_t> death_captured_;
   std::unordered_map<pid_t, Tracee> tracees_;
+  // Tasks whose first stop came before their creator's fork/clone event. The kernel may
+  // report a child's whole life before that event (the creator preempted between waking the
+  // child and stopping): the late event must not make it a second, never-ending birth. An
+  // entry leaves when its event comes; a creator killed in between leaves one behind.
+  std::unordered_set<pid_t> born_before_event_;
 };
 
 }  // namespace deathwatch

@@ -183,6 +183,17 @@ TEST_CASE("on_exit keeps abnormal deaths and only counts normal exits") {
   CHECK(g->cause.sender->pid == std::optional<pid_t>(3000));
 }
 
+TEST_CASE("on_exit: an end that was not seen is listed, never counted as a normal exit") {
+  ProcessTree tree(kTop);
+  tree.on_start(2001, kTop, at(1));
+  // What the supervisor records for a descendant found gone without its end reported.
+  CHECK(tree.on_exit(2001, Outcome{}, at(5), {}, std::nullopt));
+  CHECK(tree.counts().exited_normally == 0);
+  const auto snap = tree.snapshot();
+  REQUIRE(snap.size() == 1);
+  CHECK(snap[0].outcome.kind == OutcomeKind::Unknown);
+}
+
 TEST_CASE("on_exit uses the OOM evidence given for the descendant") {
   ProcessTree tree(kTop);
   tree.on_start(2001, kTop, at(1));
