@@ -47,8 +47,11 @@ check(status == 0, f"target exited 0 ({status})")
 check(cpu < MAX_CPU_S, f"deathwatch CPU {cpu:.2f}s < {MAX_CPU_S}s for {N} distinct senders")
 # Under ASan a stop is held several times longer (the certificate's JSON, rewritten for each new
 # sender, dominates: perf), so more signals merge while held: 44-60% got through in the
-# sanitizer pass of 2026-12-03 (77% once before), ~87% without sanitizers.
-check(watched >= (0.3 if SANITIZED else 0.8) * bare, f"{watched} handled under deathwatch, bare {bare}: few merged while held")
+# sanitizer pass of 2026-12-03 (77% once before), ~87% without sanitizers. The share also
+# follows the machine: deathwatch's ~200 us of CPU per new sender against kill_many's ~250 us
+# per fork-kill-exit on 2 CPUs; a slow CI hour gave 78% (2026-12-03), 70-92% here. The
+# defect this guards against (a certificate rewrite per sender while held) let 3% through.
+check(watched >= (0.3 if SANITIZED else 0.6) * bare, f"{watched} handled under deathwatch, bare {bare}: few merged while held")
 cert = load(out)
 check(cert["final"], "final certificate written")
 # eBPF sees every signal sent; ptrace only those delivered (merged ones never stop the target).
