@@ -22,6 +22,7 @@
 #include "deathwatch/report.h"
 #include "deathwatch/signals.h"
 #include "deathwatch/stderr_writer.h"
+#include "deathwatch/working_set.h"
 
 namespace deathwatch {
 
@@ -243,6 +244,11 @@ bool Supervisor::watching() const {
   return options_.follow && recorder_.tree().alive_count() > 0;
 }
 
+namespace {
+// Long enough that a command which ends at once never waits for the trim.
+constexpr int kIdleBeforeTrimMs = 100;
+}  // namespace
+
 void Supervisor::event_loop() {
   bool announced_orphans = false;
   while (watching()) {
@@ -263,8 +269,16 @@ void Supervisor::event_loop() {
                             {exec_report_.get(), POLLIN, 0},
                             {target_done_ ? -1 : target_pidfd_.get(), POLLIN, 0},  // negative fds are skipped
                             {notify_relay_ ? notify_relay_->fd() : -1, POLLIN, 0}};
-    if (::poll(fds, 5, poll_timeout_ms()) < 0 && errno != EINTR)
+    int timeout_ms = poll_timeout_ms();
+    const bool trim_if_idle = !working_set_trimmed_ && (timeout_ms < 0 || timeout_ms > kIdleBeforeTrimMs);
+    if (trim_if_idle) timeout_ms = kIdleBeforeTrimMs;
+    const int ready = ::poll(fds, 5, timeout_ms);
+    if (ready < 0 && errno != EINTR)
       throw FatalError(kExitOwnFailure, std::string("poll: ") + std::strerror(errno));
+    if (ready == 0 && trim_if_idle) {
+      working_set_trimmed_ = true;
+      spdlog::debug("idle: {} KiB of start-up pages dropped from the working set", release_file_backed_pages());
+    }
     drain_own_signals();
     // Kernel events before wait statuses: a death is never handled before its cause.
     if (kernel_) consume_kernel_events();

@@ -5,6 +5,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <iterator>
+
 #include <spdlog/spdlog.h>
 
 #include "deathwatch/own_signals.h"
@@ -19,7 +21,11 @@ void Supervisor::drain_own_signals() {
   for (;;) {
     const ssize_t n = ::read(signal_fd_.get(), info, sizeof info);
     if (n <= 0) return;
-    for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof info[0]); ++i) on_own_signal(info[i]);
+    const ssize_t count = n / static_cast<ssize_t>(sizeof info[0]);
+    for (ssize_t i = 0; i < count; ++i) on_own_signal(info[i]);
+    // A short read emptied the queue: asking again would only fail with EAGAIN (one wasted
+    // syscall per tracer stop in a storm). A signal that comes later wakes poll again.
+    if (count < static_cast<ssize_t>(std::size(info))) return;
   }
 }
 

@@ -128,6 +128,9 @@ class Supervisor : public Observer {
   Clock::time_point next_prune_{};
   pid_t target_ = -1;
   bool target_done_ = false;
+  // Start-up's pages are dropped from the working set once, at the first idle moment
+  // (working_set.h): a short command never pays for it, a long watch stays small.
+  bool working_set_trimmed_ = false;
   bool exec_confirmed_ = false;
   bool target_stopped_ = false;    // the target is in a job-control stop
   bool stop_with_target_ = false;  // a terminal stop (Ctrl+Z) asked the job to stop
