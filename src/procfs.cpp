@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <systemd/sd-login.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,15 +246,6 @@ std::optional<std::string> read_link(const std::string& path) {
   const ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
   if (n < 0) return std::nullopt;
   return std::string(buf, static_cast<std::size_t>(n));
-}
-
-std::optional<std::string> user_name(uid_t uid) {
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  char buf[4096];
-  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || found == nullptr)
-    return std::nullopt;
-  return std::string(found->pw_name);
 }
 
 std::uint64_t boot_ticks_now() {

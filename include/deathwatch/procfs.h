@@ -66,6 +66,8 @@ bool path_exists(const std::string& path);
 std::vector<pid_t> list_numeric_entries(const std::string& dir);
 // A thread's name (/proc/PID/task/TID/comm, without its newline).
 std::optional<std::string> read_thread_comm(pid_t pid, pid_t tid);
+// The user's name (passwd, through NSS). Remembered for a minute per uid (user_names.cpp):
+// every signal from a new sender asks, and NSS reads /etc/passwd each time.
 std::optional<std::string> user_name(uid_t uid);
 
 // How /proc is mounted where deathwatch runs: hidepid= hides other users' processes
