@@ -14,10 +14,12 @@ double seconds(const struct timeval& tv) {
   return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
 }
 
-bool same_pid_namespace(pid_t pid) {
+// Unknown (nullopt) when either link cannot be read.
+std::optional<bool> same_pid_namespace(pid_t pid) {
   static const std::optional<std::string> own = read_link("/proc/self/ns/pid");
   const auto theirs = read_link("/proc/" + std::to_string(pid) + "/ns/pid");
-  return !own || !theirs || *own == *theirs;
+  if (!own || !theirs) return std::nullopt;
+  return *own == *theirs;
 }
 
 // TRACE_SIGNAL_* as the certificate names them.
@@ -43,7 +45,15 @@ Outcome outcome_from(const WaitStatus& ws) {
 
 Sender ProcfsLookup::sender(const SignalSender& sender, pid_t receiver) {
   if (sender.captured) return complete_captured_task(*sender.captured);
-  if (!same_pid_namespace(receiver)) {
+  std::optional<bool> same_namespace;
+  if (auto known = receiver_in_our_pid_namespace_.find(receiver); known != receiver_in_our_pid_namespace_.end()) {
+    same_namespace = known->second;
+  } else if ((same_namespace = same_pid_namespace(receiver))) {
+    // Bounded: ended processes are forgotten (Recorder::on_ended); this is a safety net.
+    if (receiver_in_our_pid_namespace_.size() >= 65536) receiver_in_our_pid_namespace_.clear();
+    receiver_in_our_pid_namespace_.emplace(receiver, *same_namespace);
+  }
+  if (!same_namespace.value_or(true)) {
     // si_pid is a pid in the receiver's namespace: /proc here would show another process.
     Sender s;
     s.uid = sender.uid;
@@ -236,6 +246,7 @@ void Recorder::on_exiting(const ProcessExiting& exiting) {
 }
 
 void Recorder::on_ended(const ProcessEnded& ended) {
+  lookup_.forget(ended.pid);
   if (ended.pid != target_) {
     descendant_died(ended.pid, outcome_from(ended.status), ended.time);
     return;

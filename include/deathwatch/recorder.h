@@ -41,6 +41,8 @@ class ProcessLookup {
   virtual Sender sender(const SignalSender& sender, pid_t receiver) = 0;
   // A live process: the target after exec, deathwatch itself, a descendant about to exit.
   virtual Sender identity(pid_t pid) = 0;
+  // `pid` ended: whatever was remembered about it no longer holds (its pid may be reused).
+  virtual void forget(pid_t) {}
 };
 
 // The real one: /proc and libsystemd.
@@ -48,6 +50,12 @@ class ProcfsLookup : public ProcessLookup {
  public:
   Sender sender(const SignalSender& sender, pid_t receiver) override;
   Sender identity(pid_t pid) override;
+  void forget(pid_t pid) override { receiver_in_our_pid_namespace_.erase(pid); }
+
+ private:
+  // Per receiver, for its life (a process never changes pid namespace): read once, not at
+  // every signal it receives.
+  std::unordered_map<pid_t, bool> receiver_in_our_pid_namespace_;
 };
 
 class Recorder {
