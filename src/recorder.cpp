@@ -292,6 +292,7 @@ void Recorder::record_existing_descendant(pid_t pid, pid_t parent, WallTime star
 }
 
 void Recorder::descendant_died(pid_t pid, const Outcome& outcome, WallTime when) {
+  lookup_.forget(pid);  // also when it vanished: its end event was lost, its pid may be reused
   std::optional<OomKill> oom;
   if (auto it = descendant_oom_.find(pid); it != descendant_oom_.end()) {
     oom = std::move(it->second);

@@ -321,9 +321,15 @@ void Supervisor::prune_vanished_descendants() {
   const auto now = Clock::now();
   if (now < next_prune_) return;
   next_prune_ = now + std::chrono::seconds(1);
-  for (pid_t pid : recorder_.tree().alive_pids()) {
-    if (::kill(pid, 0) != 0 && errno == ESRCH) recorder_.record_vanished(pid, WallClock::now());
-  }
+  std::vector<pid_t> gone;
+  for (pid_t pid : recorder_.tree().alive_pids())
+    if (::kill(pid, 0) != 0 && errno == ESRCH) gone.push_back(pid);
+  if (gone.empty()) return;
+  // With eBPF, a descendant reaped by its parent since the last collection has its exit
+  // record waiting in the ring (written before it could be reaped): collect it first.
+  if (kernel_) consume_kernel_events();
+  for (pid_t pid : gone)
+    if (recorder_.tree().is_alive(pid)) recorder_.record_vanished(pid, WallClock::now());
 }
 
 void Supervisor::check_exec_report() {

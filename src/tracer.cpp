@@ -67,6 +67,7 @@ Status Tracer::seize_running_process(pid_t pid) {
 }
 
 void Tracer::detach_all() {
+  born_before_event_.clear();
   for (auto& [tid, tracee] : tracees_) {
     tracee.state = TraceeState::Detaching;
     // Into a ptrace stop, where PTRACE_DETACH is allowed; see dispatch().
@@ -81,7 +82,11 @@ Tracer::Tracee& Tracer::tracee_for(pid_t tid) {
   const pid_t tgid = read_tgid(tid).value_or(tid);
   spdlog::debug("new tracee {} (tgid {}) seen before its creation event", tid, tgid);
   tracees_[tid] = Tracee{tgid, TraceeState::Running, /*new_descendant=*/tgid == tid};
-  born_before_event_.insert(tid);
+  const auto now = std::chrono::steady_clock::now();
+  if (born_before_event_.size() >= 4096) {  // creators killed before their events
+    std::erase_if(born_before_event_, [&](const auto& e) { return now - e.second > kCreationEventDelay; });
+  }
+  born_before_event_[tid] = now;
   if (tgid == tid) {
     // Its parent, from /proc (the fork event that would say so has not come yet).
     auto st = read_proc_stat(tid);
@@ -233,7 +238,12 @@ void Tracer::on_new_task_event(pid_t tid, const WaitStatus& ws) {
   if (!msg) return;
   const pid_t child = static_cast<pid_t>(*msg);
   // Its first stop came first (it may even have ended since), or a seizing pass found it.
-  if (born_before_event_.erase(child) || tracees_.count(child)) return;
+  if (auto early = born_before_event_.find(child); early != born_before_event_.end()) {
+    const bool stale = std::chrono::steady_clock::now() - early->second > kCreationEventDelay;
+    born_before_event_.erase(early);
+    if (!stale) return;
+  }
+  if (tracees_.count(child)) return;
   pid_t tgid = child;
   if (ws.kind == WaitStatus::Kind::CloneEvent) {
     // PTRACE_EVENT_CLONE covers threads and clone() children with an odd exit signal.

@@ -24,12 +24,14 @@ struct Remembered {
   Clock::time_point looked_up;
 };
 
-std::optional<std::string> look_up(uid_t uid) {
+// The answer: a name, or none (no such user); nullopt when NSS failed (not remembered).
+std::optional<std::optional<std::string>> look_up(uid_t uid) {
   struct passwd pw {};
   struct passwd* found = nullptr;
   char buf[4096];
-  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || found == nullptr) return std::nullopt;
-  return std::string(found->pw_name);
+  if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0) return std::nullopt;
+  if (found == nullptr) return std::optional<std::string>{};
+  return std::optional<std::string>(found->pw_name);
 }
 
 }  // namespace
@@ -41,10 +43,11 @@ std::optional<std::string> user_name(uid_t uid) {
   std::lock_guard lock(mutex);
   if (auto it = names.find(uid); it != names.end() && now - it->second.looked_up < kRemembered)
     return it->second.name;
+  auto answer = look_up(uid);
+  if (!answer) return std::nullopt;  // a passing failure (a directory service timed out)
   if (names.size() >= kMaxRemembered) names.clear();
-  auto name = look_up(uid);
-  names[uid] = Remembered{name, now};
-  return name;
+  names[uid] = Remembered{*answer, now};
+  return *answer;
 }
 
 }  // namespace deathwatch

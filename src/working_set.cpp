@@ -49,8 +49,21 @@ std::optional<std::size_t> kib_field(std::string_view line, std::string_view key
 struct Candidate {
   DroppableMapping mapping;
   bool eligible = false;
-  bool has_anonymous = false;
+  bool has_own_copy = false;
+  bool complete = false;  // its last line (VmFlags) was seen: not cut off
 };
+
+// VmFlags that make a mapping anything but plain file pages: locked, I/O or PFN maps, mixed
+// maps, hugetlb, "don't dump" kernel memory, userfaultfd.
+bool plain_vm_flags(std::string_view flags) {
+  for (std::string_view bad : {" lo", " io", " pf", " mm", " ht", " dd", " um", " uw"}) {
+    for (std::size_t at = flags.find(bad); at != std::string_view::npos; at = flags.find(bad, at + 1)) {
+      const std::size_t after = at + bad.size();
+      if (after == flags.size() || flags[after] == ' ') return false;
+    }
+  }
+  return true;
+}
 
 // A private, read-only (or read-execute) mapping of a regular file. Devices, memfds and
 // pseudo-files ("[vdso]", "anon_inode:...") are never dropped.
@@ -68,7 +81,8 @@ std::vector<DroppableMapping> droppable_mappings(std::string_view smaps) {
   std::vector<DroppableMapping> out;
   std::optional<Candidate> current;
   auto finish = [&] {
-    if (current && current->eligible && !current->has_anonymous && current->mapping.resident_kib > 0)
+    if (current && current->complete && current->eligible && !current->has_own_copy &&
+        current->mapping.resident_kib > 0)
       out.push_back(current->mapping);
     current.reset();
   };
@@ -90,17 +104,27 @@ std::vector<DroppableMapping> droppable_mappings(std::string_view smaps) {
     }
     if (!current) continue;
     if (auto rss = kib_field(line, "Rss:")) current->mapping.resident_kib = *rss;
-    // Anonymous pages are this process's own copies (relocations, a debugger's breakpoint):
-    // dropping them would bring back the file's content.
-    if (auto anon = kib_field(line, "Anonymous:"); anon && *anon > 0) current->has_anonymous = true;
+    // This process's own copies of file pages (relocations, a debugger's breakpoint), in RAM
+    // (Anonymous, dirty) or swapped out (Swap): dropping them would bring back the file's
+    // content.
+    for (std::string_view key : {"Anonymous:", "Swap:", "Private_Dirty:", "Shared_Dirty:"})
+      if (auto kib = kib_field(line, key); kib && *kib > 0) current->has_own_copy = true;
+    if (line.substr(0, 8) == "VmFlags:") {
+      current->complete = true;
+      if (!plain_vm_flags(line.substr(8))) current->eligible = false;
+    }
   }
   finish();
   return out;
 }
 
 std::size_t release_file_backed_pages() {
-  auto smaps = read_text_file("/proc/self/smaps", 1 << 20);
-  if (!smaps) return 0;
+  // Between reading smaps and madvise another thread could unmap a range and reuse its
+  // address: only a single-threaded process drops anything.
+  if (list_numeric_entries("/proc/self/task").size() != 1) return 0;
+  constexpr std::size_t kLimit = 4 << 20;
+  auto smaps = read_text_file("/proc/self/smaps", kLimit);
+  if (!smaps || smaps->size() >= kLimit) return 0;  // cut off: not all of it is known
   std::size_t released = 0;
   for (const auto& m : droppable_mappings(*smaps)) {
     // Fails only for a mapping that cannot be dropped (locked): it then stays as it is.

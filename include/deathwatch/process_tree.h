@@ -39,6 +39,7 @@ class ProcessTree {
 
   bool is_descendant(pid_t pid) const { return alive_.count(pid) != 0; }
   std::size_t alive_count() const { return alive_.size(); }
+  bool is_alive(pid_t pid) const { return alive_.count(pid) > 0; }
   std::vector<pid_t> alive_pids() const;
   // argv of a live descendant (or the top's, given at construction via set_top_argv).
   const std::vector<std::string>* argv_of(pid_t pid) const;

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -75,11 +76,13 @@ class Tracer {
   // exits are not. Erased when the process ends.
   std::unordered_set<pid_t> death_captured_;
   std::unordered_map<pid_t, Tracee> tracees_;
-  // Tasks whose first stop came before their creator's fork/clone event. The kernel may
-  // report a child's whole life before that event (the creator preempted between waking the
-  // child and stopping): the late event must not make it a second, never-ending birth. An
-  // entry leaves when its event comes; a creator killed in between leaves one behind.
-  std::unordered_set<pid_t> born_before_event_;
+  // Tasks whose first stop came before their creator's fork/clone event, and when. The
+  // kernel may report a child's whole life before that event (the creator preempted between
+  // waking the child and stopping): the late event must not make it a second, never-ending
+  // birth. An entry leaves when its event comes. A creator killed in between never sends it:
+  // an entry older than kCreationEventDelay is stale (its pid may be reused by now).
+  static constexpr std::chrono::seconds kCreationEventDelay{10};
+  std::unordered_map<pid_t, std::chrono::steady_clock::time_point> born_before_event_;
 };
 
 }  // namespace deathwatch

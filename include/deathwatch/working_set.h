@@ -4,8 +4,9 @@
 // Most of deathwatch's resident memory is file-backed code and read-only data of its own
 // binary and libraries, mapped in as start-up runs through them. Once the watch is idle,
 // those mappings are dropped (MADV_DONTNEED); a page the loop needs again is mapped back from
-// the page cache by a minor fault. Only mappings that are private, not writable and hold no
-// anonymous (copied-on-write) page are dropped: for them, the file is the content.
+// the page cache by a minor fault. Only mappings that are private, not writable, plain file
+// pages (not locked, not I/O) and hold no copied page, in RAM or in swap, are dropped: for
+// them, the file is the content. Only a single-threaded process drops anything.
 #pragma once
 
 #include <cstddef>
@@ -27,7 +28,7 @@ struct DroppableMapping {
 std::vector<DroppableMapping> droppable_mappings(std::string_view smaps);
 
 // Drops them for this process. Returns the number of KiB that were resident in them; 0 when
-// /proc/self/smaps cannot be read (nothing is dropped then).
+// /proc/self/smaps cannot be read whole or another thread runs (nothing is dropped then).
 std::size_t release_file_backed_pages();
 
 }  // namespace deathwatch
