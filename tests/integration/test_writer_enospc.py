@@ -78,7 +78,13 @@ def scenario(space_back):
         if space_back:
             check(cert_json["final"], "space came back: the final certificate is written")
             usr1 = sum(s["count"] for s in signals_named(cert_json, "SIGUSR1")) + cert_json["signals_not_listed"]
-            check(usr1 >= 90, f"every signal counted in the certificate ({usr1})")
+            # eBPF sees every signal sent. ptrace sees each delivery: two kills that land while
+            # the target is held in a stop merge into one pending signal, which never reaches
+            # the target (a slow sanitizer build: 84 of 90, CI 2026-12-03). A certificate that
+            # did not catch up would miss the ~60 sent while the disk was full (~40 left). The
+            # sanitizer build holds a stop longest: 74-98 there in 12 runs, 98-100 normally.
+            expected = 90 if MODE == "kernel" else (60 if SANITIZED else 72)
+            check(usr1 >= expected, f"every signal counted in the certificate ({usr1} >= {expected})")
             check(any("could not be written" in w for w in cert_json["watcher"]["warnings"]),
                   f"the certificate says event lines are missing: {cert_json['watcher']['warnings']}")
             check(any(e.get("sender_pid") and e["signal"] == "SIGUSR1" for e in parsed[-5:]),
