@@ -81,8 +81,9 @@ def scenario(space_back):
             # eBPF sees every signal sent. ptrace sees each delivery: two kills that land while
             # the target is held in a stop merge into one pending signal, which never reaches
             # the target (a slow sanitizer build: 84 of 90, CI 2026-12-03). A certificate that
-            # did not catch up would miss the ~60 sent while the disk was full (~50 left, with the SIGCHLDs not listed). The
-            # sanitizer build holds a stop longest: 74-98 there in 12 runs, 98-100 normally.
+            # did not catch up would miss the ~60 sent while the disk was full (~50 left, with
+            # the SIGCHLDs not listed). The sanitizer build holds a stop longest: 74-98 there in
+            # 12 runs, 98-100 normally.
             expected = 90 if MODE == "kernel" else (60 if SANITIZED else 72)
             check(usr1 >= expected, f"every signal counted in the certificate ({usr1} >= {expected})")
             check(any("could not be written" in w for w in cert_json["watcher"]["warnings"]),
