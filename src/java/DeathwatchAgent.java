@@ -43,15 +43,23 @@ public final class DeathwatchAgent implements Runnable {
     private static void install(String reportPath) {
         try {
             if (reportPath == null || reportPath.length() == 0) return;
+            boolean shuttingDown = false;
             synchronized (LOCK) {
                 if (!REPORT_PATHS.contains(reportPath)) REPORT_PATHS.add(reportPath);
                 if (registered) return;
                 Thread hook = new Thread(new DeathwatchAgent(), "deathwatch last words");
-                Runtime.getRuntime().addShutdownHook(hook);
-                registered = true;
+                try {
+                    Runtime.getRuntime().addShutdownHook(hook);
+                    registered = true;
+                } catch (IllegalStateException alreadyShuttingDown) {
+                    // Loaded while the hooks already run (a slow start, an early exit): the
+                    // thread that began the shutdown is inside it now, waiting for them.
+                    shuttingDown = true;
+                }
             }
+            if (shuttingDown) new DeathwatchAgent().run();
         } catch (Throwable ignored) {
-            // Shutdown already under way, a SecurityManager's refusal, ...: no report.
+            // A SecurityManager's refusal, ...: no report.
         }
     }
 
