@@ -4,6 +4,7 @@ Each test_*.py is one scenario: it starts real processes under deathwatch, sends
 signals, and checks the certificate against what the test itself knows (the pid it sent
 from). A missing privilege or tool exits 77 with a printed reason; CTest reports a skip.
 """
+import atexit
 import json
 import os
 import shutil
@@ -70,7 +71,35 @@ def start(command, output=None, extra=(), **popen):
     if output:
         args += ["-o", output]
     args += list(extra) + ["--"] + list(command)
-    return subprocess.Popen(args, **popen)
+    proc = subprocess.Popen(args, **popen)
+    _started.append(proc)
+    return proc
+
+
+# Every deathwatch a test started. A test that fails half-way (a check, an exception) would
+# leave it and its command (say a stopped `sleep 300`) holding CTest's output pipe, turning
+# a one-line failure into a 300 s timeout; at exit, whatever is still alive is killed.
+_started = []
+
+
+def _descendants(pid):
+    found = []
+    for child in children_of(pid):
+        found += _descendants(child) + [child]
+    return found
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in _started:
+        if proc.poll() is not None:
+            continue
+        for pid in _descendants(proc.pid) + [proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        proc.wait()
 
 
 def run(command, output=None, extra=(), timeout=120, **popen):
