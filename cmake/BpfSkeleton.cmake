@@ -1,4 +1,4 @@
-# Builds the eBPF object and its libbpf skeleton header:
+# Builds the eBPF objects and their libbpf skeleton headers:
 #   vmlinux.h (from the running kernel's BTF) -> clang -target bpf -> llvm-strip -> bpftool gen skeleton
 #   (and bpftool gen min_core_btf -> deathwatch_min_btf.h)
 # and exposes them as the INTERFACE target `deathwatch_bpf_skeleton`.
@@ -21,31 +21,41 @@ elseif(NOT EXISTS ${VMLINUX_BTF})
 else()
   set(DEATHWATCH_HAVE_BPF ON)
   set(bpf_dir ${CMAKE_BINARY_DIR}/bpf)
-  set(bpf_src ${CMAKE_SOURCE_DIR}/src/bpf/deathwatch.bpf.c)
+  set(bpf_headers ${CMAKE_SOURCE_DIR}/src/bpf/deathwatch_events.h ${CMAKE_SOURCE_DIR}/src/bpf/deathwatch_common.bpf.h
+                  ${CMAKE_SOURCE_DIR}/src/bpf/last_words.bpf.h)
   file(MAKE_DIRECTORY ${bpf_dir})
   add_custom_command(OUTPUT ${bpf_dir}/vmlinux.h
     COMMAND ${BPFTOOL} btf dump file ${VMLINUX_BTF} format c > ${bpf_dir}/vmlinux.h
     COMMENT "vmlinux.h from ${VMLINUX_BTF}")
-  add_custom_command(OUTPUT ${bpf_dir}/deathwatch.bpf.o
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86
-            -I${bpf_dir} -I${CMAKE_SOURCE_DIR}/src/bpf -c ${bpf_src} -o ${bpf_dir}/deathwatch.bpf.o
-    COMMAND ${BPF_STRIP} -g ${bpf_dir}/deathwatch.bpf.o
-    DEPENDS ${bpf_src} ${CMAKE_SOURCE_DIR}/src/bpf/deathwatch_events.h ${CMAKE_SOURCE_DIR}/src/bpf/last_words.bpf.h ${bpf_dir}/vmlinux.h
-    COMMENT "eBPF object deathwatch.bpf.o")
-  add_custom_command(OUTPUT ${bpf_dir}/deathwatch.skel.h
-    COMMAND ${BPFTOOL} gen skeleton ${bpf_dir}/deathwatch.bpf.o > ${bpf_dir}/deathwatch.skel.h
-    DEPENDS ${bpf_dir}/deathwatch.bpf.o
-    COMMENT "libbpf skeleton deathwatch.skel.h")
-  # The kernel's BTF cut down to the types and fields the programs relocate against (a few
+  # Two objects, loaded side by side: deathwatch (the core programs) and last_words (the
+  # capture of a dying process); see the comments at the top of each.
+  set(bpf_objects)
+  set(bpf_skeletons)
+  foreach(part deathwatch last_words)
+    add_custom_command(OUTPUT ${bpf_dir}/${part}.bpf.o
+      COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86
+              -I${bpf_dir} -I${CMAKE_SOURCE_DIR}/src/bpf -c ${CMAKE_SOURCE_DIR}/src/bpf/${part}.bpf.c -o ${bpf_dir}/${part}.bpf.o
+      COMMAND ${BPF_STRIP} -g ${bpf_dir}/${part}.bpf.o
+      DEPENDS ${CMAKE_SOURCE_DIR}/src/bpf/${part}.bpf.c ${bpf_headers} ${bpf_dir}/vmlinux.h
+      COMMENT "eBPF object ${part}.bpf.o")
+    add_custom_command(OUTPUT ${bpf_dir}/${part}.skel.h
+      COMMAND ${BPFTOOL} gen skeleton ${bpf_dir}/${part}.bpf.o > ${bpf_dir}/${part}.skel.h
+      DEPENDS ${bpf_dir}/${part}.bpf.o
+      COMMENT "libbpf skeleton ${part}.skel.h")
+    list(APPEND bpf_objects ${bpf_dir}/${part}.bpf.o)
+    list(APPEND bpf_skeletons ${bpf_dir}/${part}.skel.h)
+  endforeach()
+  # The kernel's BTF cut down to the types and fields both objects relocate against (a few
   # KiB instead of megabytes): on the kernel it was made from, libbpf's CO-RE relocation no
-  # longer scans the whole BTF once per type (18 ms of every start).
+  # longer scans the whole BTF once per type (18 ms of every start), and the core object
+  # (raw tracepoints, no kfuncs) loads without reading the kernel's BTF at all.
   add_custom_command(OUTPUT ${bpf_dir}/deathwatch_min_btf.h
-    COMMAND ${BPFTOOL} gen min_core_btf ${VMLINUX_BTF} ${bpf_dir}/deathwatch.min.btf ${bpf_dir}/deathwatch.bpf.o
+    COMMAND ${BPFTOOL} gen min_core_btf ${VMLINUX_BTF} ${bpf_dir}/deathwatch.min.btf ${bpf_objects}
     COMMAND ${CMAKE_COMMAND} -DBTF=${bpf_dir}/deathwatch.min.btf -DVMLINUX=${VMLINUX_BTF}
             -DOUT=${bpf_dir}/deathwatch_min_btf.h -P ${CMAKE_SOURCE_DIR}/cmake/EmbedMinBtf.cmake
-    DEPENDS ${bpf_dir}/deathwatch.bpf.o ${CMAKE_SOURCE_DIR}/cmake/EmbedMinBtf.cmake
+    DEPENDS ${bpf_objects} ${CMAKE_SOURCE_DIR}/cmake/EmbedMinBtf.cmake
     COMMENT "minimal BTF for CO-RE, from ${VMLINUX_BTF}")
-  add_custom_target(deathwatch_bpf_object DEPENDS ${bpf_dir}/deathwatch.skel.h ${bpf_dir}/deathwatch_min_btf.h)
+  add_custom_target(deathwatch_bpf_object DEPENDS ${bpf_skeletons} ${bpf_dir}/deathwatch_min_btf.h)
   add_library(deathwatch_bpf_skeleton INTERFACE)
   add_dependencies(deathwatch_bpf_skeleton deathwatch_bpf_object)
   target_include_directories(deathwatch_bpf_skeleton INTERFACE ${bpf_dir} ${CMAKE_SOURCE_DIR}/src/bpf)

@@ -188,7 +188,6 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(Result<KernelLoad> lo
   if (!loaded) return loaded.error();
   auto state = std::make_unique<State>();
   state->objects = std::move(*loaded);
-  const bool task_form = state->objects.task_form;
   const bool with_last_words = state->objects.with_last_words;
 
   State* raw = state.get();
@@ -214,7 +213,7 @@ Result<std::unique_ptr<KernelBackend>> KernelBackend::open(Result<KernelLoad> lo
   }
   if (!state->ring) return SysError::from_errno("eBPF ring buffer");
 
-  state->oom_hook = task_form ? "tp_btf/mark_victim (task)" : "tp_btf/mark_victim (pid)";
+  state->oom_hook = "raw_tp/mark_victim";
   std::unique_ptr<KernelBackend> backend(new KernelBackend(std::move(state)));
   backend->oom_hook_ = raw->oom_hook;
   backend->last_words_active_ = with_last_words;

@@ -12,10 +12,14 @@
 #include <cerrno>
 #include <memory>
 #include <string>
+#include <functional>
+#include <future>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "deathwatch/btf_stand_in.h"
 #include "deathwatch/passed_fds.h"
 #include "deathwatch/privileges.h"
 #include "deathwatch/procfs.h"
@@ -27,6 +31,7 @@
 #include <bpf/libbpf.h>
 
 #include "deathwatch.skel.h"
+#include "last_words.skel.h"
 #include "deathwatch_min_btf.h"
 
 namespace deathwatch {
@@ -35,26 +40,47 @@ constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
 }  // namespace
 }  // namespace deathwatch
 
+namespace deathwatch {
+namespace {
+// Set by a thread about to load an object whose CO-RE relocations go to a BTF of their own
+// (btf_custom_path): a stand-in for the kernel's BTF, made for that object (btf_stand_in.h).
+// libbpf asks for the kernel's BTF from the loading thread itself.
+thread_local const std::vector<std::uint8_t>* t_stand_in = nullptr;
+
+struct MappedFile {
+  void* data = MAP_FAILED;
+  std::size_t size = 0;
+  ~MappedFile() {
+    if (data != MAP_FAILED) ::munmap(data, size);
+  }
+};
+
+bool map_vmlinux_btf(MappedFile& mapped) {
+  ScopedFd file(::open(kVmlinuxBtf, O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (!file.is_open() || ::fstat(file.get(), &st) != 0 || st.st_size <= 0 || st.st_size >= (1LL << 31)) return false;
+  mapped.size = static_cast<std::size_t>(st.st_size);
+  mapped.data = ::mmap(nullptr, mapped.size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, file.get(), 0);
+  return mapped.data != MAP_FAILED;
+}
+}  // namespace
+}  // namespace deathwatch
+
 #ifdef DEATHWATCH_WRAP_VMLINUX_BTF
 // libbpf 1.1 reads /sys/kernel/btf/vmlinux with read(2), which sysfs serves one page at a
 // time: for a 5.5 MB BTF, 1,350 system calls and copies, about 7 ms of the load. Since 6.16
 // the file can be mapped instead. The linker sends libbpf's own call here (-Wl,--wrap,
-// CMakeLists.txt); libbpf copies and parses the mapped bytes as it would the ones it read.
-// Where the file cannot be mapped (older kernels), libbpf's own reader, as before.
+// CMakeLists.txt); libbpf copies and parses the mapped bytes as it would the ones it read,
+// or the stand-in the loading thread made. Where the file cannot be mapped (older kernels),
+// libbpf's own reader, as before.
 extern "C" {
 struct btf* __real_btf__load_vmlinux_btf(void);
 struct btf* __wrap_btf__load_vmlinux_btf(void) {
-  deathwatch::ScopedFd file(::open(deathwatch::kVmlinuxBtf, O_RDONLY | O_CLOEXEC));
-  struct stat st {};
-  if (file.is_open() && ::fstat(file.get(), &st) == 0 && st.st_size > 0 && st.st_size < (1LL << 31)) {
-    const auto size = static_cast<std::size_t>(st.st_size);
-    void* data = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, file.get(), 0);
-    if (data != MAP_FAILED) {
-      struct btf* btf = btf__new(data, static_cast<__u32>(size));
-      ::munmap(data, size);
-      if (btf != nullptr) return btf;
-    }
-  }
+  if (const auto* stand_in = deathwatch::t_stand_in)
+    if (struct btf* btf = btf__new(stand_in->data(), static_cast<__u32>(stand_in->size()))) return btf;
+  deathwatch::MappedFile mapped;
+  if (deathwatch::map_vmlinux_btf(mapped))
+    if (struct btf* btf = btf__new(mapped.data, static_cast<__u32>(mapped.size))) return btf;
   return __real_btf__load_vmlinux_btf();
 }
 }
@@ -66,9 +92,14 @@ namespace {
 constexpr int kMaps = 5;  // map descriptors sent, before the links
 constexpr int kMaxLinks = 16;
 
-struct SkeletonDeleter {
+struct CoreDeleter {
   void operator()(deathwatch_bpf* skel) const { deathwatch_bpf__destroy(skel); }
 };
+struct CaptureDeleter {
+  void operator()(last_words_bpf* skel) const { last_words_bpf__destroy(skel); }
+};
+using CoreSkeleton = std::unique_ptr<deathwatch_bpf, CoreDeleter>;
+using CaptureSkeleton = std::unique_ptr<last_words_bpf, CaptureDeleter>;
 
 // The helper's answer, followed in the same message by the descriptors: events,
 // last_words_events, watched, dropped, batching, then `links` link descriptors.
@@ -76,7 +107,6 @@ struct LoadReply {
   int err;     // 0, or a positive errno
   int stage;   // where it failed: 0 open, 1 load, 2 attach
   int links;
-  bool task_form;
   bool with_last_words;
 };
 
@@ -111,83 +141,140 @@ ScopedFd matching_min_btf() {
   return file;
 }
 
-using Skeleton = std::unique_ptr<deathwatch_bpf, SkeletonDeleter>;
-
 struct LinkDeleter {
   void operator()(bpf_link* link) const { bpf_link__destroy(link); }
 };
 using Link = std::unique_ptr<bpf_link, LinkDeleter>;
 
-// What the helper holds until its answer is sent: two objects of the one skeleton, the maps
-// they share, and the links of what was attached.
+// A map both objects use, created once by name.
+struct SharedMap {
+  std::string name;
+  ScopedFd fd;
+};
+
+// What the helper holds until its answer is sent: the two objects, the maps they share, and
+// the links of what was attached.
 struct Loaded {
-  Skeleton core;
-  Skeleton last_words;  // empty without the capture programs
-  std::vector<ScopedFd> maps;
+  CoreSkeleton core;
+  CaptureSkeleton capture;  // empty without the capture programs
+  std::vector<SharedMap> maps;
   std::vector<Link> links;
 };
 
-// The skeleton is opened twice and each copy loads a part of it: the capture programs
-// (`with_capture`) alone take longer to verify than all the others together (9 of 13 ms), so
-// the two parts are loaded at once, on two CPUs. mark_victim passes the victim's task on 6.x
-// kernels and only its pid before: the verifier, checking the program against this kernel's
-// BTF, tells which form loads (a feature check at run time).
-Skeleton open_part(const KernelLoadRequest& request, const char* core_btf, bool with_capture, bool task_form) {
-  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = core_btf);
-  Skeleton skel(deathwatch_bpf__open_opts(&open_opts));
-  if (!skel) return skel;
-  auto& rodata = *skel->rodata;
+// Both objects' read-only configuration (each has its own .rodata).
+template <typename Rodata>
+void configure(Rodata& rodata, const KernelLoadRequest& request) {
   rodata.follow_children = request.follow_children;
   rodata.owner_uid = request.owner_uid ? static_cast<std::uint32_t>(*request.owner_uid) : DW_ANY_OWNER;
   rodata.owner_gid = request.owner_gid ? static_cast<std::uint32_t>(*request.owner_gid) : DW_ANY_OWNER;
   rodata.last_words =
       request.last_words == LastWordsPolicy::Always ? DW_LAST_WORDS_ALWAYS : DW_LAST_WORDS_ABNORMAL;
-  const bool core = !with_capture;
-  auto& progs = skel->progs;
-  bpf_program__set_autoload(progs.on_signal_generate, core);
-  bpf_program__set_autoload(progs.on_mark_victim_task, core && task_form);
-  bpf_program__set_autoload(progs.on_mark_victim_pid, core && !task_form);
-  bpf_program__set_autoload(progs.on_process_fork, core);
-  bpf_program__set_autoload(progs.on_process_exec, core);
-  // Loaded either way, attached only where the capture programs did not load.
-  bpf_program__set_autoload(progs.on_process_exit, core);
-  bpf_program__set_autoload(progs.on_signal_deliver, with_capture);
-  bpf_program__set_autoload(progs.on_process_exit_capturing, with_capture);
+}
+
+CoreSkeleton open_core(const KernelLoadRequest& request, const char* core_btf) {
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = core_btf);
+  CoreSkeleton skel(deathwatch_bpf__open_opts(&open_opts));
+  if (!skel) return skel;
+  configure(*skel->rodata, request);
   // Without captures their ring buffer is never written: the smallest one allowed.
   if (request.last_words == LastWordsPolicy::Never) bpf_map__set_max_entries(skel->maps.last_words_events, 4096);
   return skel;
 }
 
-// Creates the maps of `skel` once, for both parts to use: the records of both go to the same
-// rings, and the watched set is one. The object's .rodata stays each part's own.
-int create_shared_maps(deathwatch_bpf* skel, std::vector<ScopedFd>& maps) {
+CaptureSkeleton open_capture(const KernelLoadRequest& request, const char* core_btf) {
+  LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = core_btf);
+  CaptureSkeleton skel(last_words_bpf__open_opts(&open_opts));
+  if (skel) configure(*skel->rodata, request);
+  return skel;
+}
+
+// Creates the maps of `obj` (the core object, which declares them all) once, for both objects
+// to use: the records of both go to the same rings, and the watched set is one.
+int create_shared_maps(bpf_object* obj, std::vector<SharedMap>& maps) {
   bpf_map* map;
-  bpf_object__for_each_map(map, skel->obj) {
+  bpf_object__for_each_map(map, obj) {
     if (bpf_map__is_internal(map)) continue;
     LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(map));
     const int fd = bpf_map_create(bpf_map__type(map), bpf_map__name(map), bpf_map__key_size(map),
                                   bpf_map__value_size(map), bpf_map__max_entries(map), &opts);
     if (fd < 0) return -errno;
-    maps.emplace_back(fd);
+    maps.push_back(SharedMap{bpf_map__name(map), ScopedFd(fd)});
   }
   return 0;
 }
 
-int reuse_shared_maps(deathwatch_bpf* skel, const std::vector<ScopedFd>& maps) {
+// Points every map `obj` declares at the shared one of the same name. The object's .rodata
+// stays its own.
+int reuse_shared_maps(bpf_object* obj, const std::vector<SharedMap>& maps) {
   bpf_map* map;
-  std::size_t i = 0;
-  bpf_object__for_each_map(map, skel->obj) {
+  bpf_object__for_each_map(map, obj) {
     if (bpf_map__is_internal(map)) continue;
-    if (i >= maps.size()) return -EINVAL;
-    if (int err = bpf_map__reuse_fd(map, maps[i++].get()); err != 0) return err;
+    const std::string name = bpf_map__name(map);
+    const SharedMap* shared = nullptr;
+    for (const auto& candidate : maps)
+      if (candidate.name == name) shared = &candidate;
+    if (shared == nullptr) return -ENOENT;
+    if (int err = bpf_map__reuse_fd(map, shared->fd.get()); err != 0) return err;
   }
   return 0;
 }
 
-// Attaches every loaded program of `skel` but `except`.
-int attach_loaded(deathwatch_bpf* skel, const bpf_program* except, std::vector<Link>& links) {
+// What libbpf will look up in the kernel's BTF to load `obj`: the typedef of each tp_btf
+// program's attach point, and the kfuncs the object calls. By the time the object is open,
+// libbpf has made its extern functions global ones like the object's own: every global
+// function is a candidate, and the stand-in keeps those the kernel has.
+BtfLookups kernel_btf_lookups(bpf_object* obj) {
+  BtfLookups lookups;
   bpf_program* prog;
-  bpf_object__for_each_program(prog, skel->obj) {
+  bpf_object__for_each_program(prog, obj) {
+    const std::string section = bpf_program__section_name(prog);
+    if (bpf_program__autoload(prog) && section.rfind("tp_btf/", 0) == 0)
+      lookups.typedefs.push_back("btf_trace_" + section.substr(7));
+  }
+  const struct btf* btf = bpf_object__btf(obj);
+  for (__u32 id = 1; btf != nullptr && id < btf__type_cnt(btf); ++id) {
+    const btf_type* t = btf__type_by_id(btf, id);
+    if (btf_is_func(t) && btf_vlen(t) != BTF_FUNC_STATIC)  // a FUNC's vlen is its linkage
+      lookups.functions.emplace_back(btf__name_by_offset(btf, t->name_off));
+  }
+  return lookups;
+}
+
+// The stand-in for the kernel's BTF that `obj` needs, or nothing (libbpf then reads the real
+// one).
+std::optional<std::vector<std::uint8_t>> stand_in_for(bpf_object* obj) {
+  MappedFile mapped;
+  if (!map_vmlinux_btf(mapped)) return std::nullopt;
+  return make_btf_stand_in({static_cast<const std::uint8_t*>(mapped.data), mapped.size}, kernel_btf_lookups(obj));
+}
+
+// Loads the capture object, with a stand-in for the kernel's BTF where its CO-RE relocations
+// have a BTF of their own (`core_btf`). The object is opened and its stand-in made while the
+// core object's maps are created (`shared_maps`: nullptr when that failed). Should the load
+// fail with the stand-in, the object is made again from scratch and loaded against the real
+// BTF: a stand-in may only ever cost time.
+int load_capture(const KernelLoadRequest& request, const char* core_btf,
+                 std::shared_future<const std::vector<SharedMap>*> shared_maps, CaptureSkeleton& capture) {
+  capture = open_capture(request, core_btf);
+  if (!capture) return errno ? -errno : -EINVAL;
+  const auto stand_in = core_btf != nullptr ? stand_in_for(capture->obj) : std::nullopt;
+  const std::vector<SharedMap>* maps = shared_maps.get();
+  if (maps == nullptr) return -ECANCELED;
+  if (int err = reuse_shared_maps(capture->obj, *maps); err != 0) return err;
+  t_stand_in = stand_in ? &*stand_in : nullptr;
+  const int err = last_words_bpf__load(capture.get());
+  t_stand_in = nullptr;
+  if (err == 0 || !stand_in) return err;
+  capture = open_capture(request, core_btf);
+  if (!capture) return errno ? -errno : -EINVAL;
+  if (int reuse_err = reuse_shared_maps(capture->obj, *maps); reuse_err != 0) return reuse_err;
+  return last_words_bpf__load(capture.get());
+}
+
+// Attaches every loaded program of `obj` but `except`.
+int attach_loaded(bpf_object* obj, const bpf_program* except, std::vector<Link>& links) {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
     if (!bpf_program__autoload(prog) || prog == except) continue;
     Link link(bpf_program__attach(prog));
     if (!link) return -errno;
@@ -197,10 +284,9 @@ int attach_loaded(deathwatch_bpf* skel, const bpf_program* except, std::vector<L
 }
 
 // The load proper, in the helper: open -> read-only configuration -> shared maps -> load
-// (both parts at once) -> attach. The capture programs need the open-coded VMA iterator
-// (6.7) and the 6.16 sched_process_exit: on a kernel without them, the rest runs without.
+// (both objects at once) -> attach. The capture programs need the open-coded VMA iterator
+// (6.7) and the 6.16 sched_process_exit: on a kernel without them, the core runs alone.
 LoadReply load_here(const KernelLoadRequest& request, Loaded& loaded) {
-  LoadReply reply{0, 0, 0, true, false};
   auto own_caps = read_own_capabilities();
   const ScopedFd min_btf = matching_min_btf();
   const std::string min_btf_path = "/proc/self/fd/" + std::to_string(min_btf.get());
@@ -215,39 +301,46 @@ LoadReply load_here(const KernelLoadRequest& request, Loaded& loaded) {
   const char* core_btf = min_btf.is_open()                               ? min_btf_path.c_str()
                          : !may_walk_modules && path_exists(kVmlinuxBtf) ? kVmlinuxBtf
                                                                          : nullptr;
-  loaded.core = open_part(request, core_btf, false, true);
-  if (!loaded.core) return LoadReply{errno ? errno : EINVAL, 0, 0, true, false};
-  if (int err = create_shared_maps(loaded.core.get(), loaded.maps); err != 0) return LoadReply{-err, 1, 0, true, false};
-  if (int err = reuse_shared_maps(loaded.core.get(), loaded.maps); err != 0) return LoadReply{-err, 1, 0, true, false};
-
+  // The capture object (which alone reads the kernel's BTF) is opened and loaded on another
+  // CPU meanwhile, with the maps this thread creates.
+  std::promise<const std::vector<SharedMap>*> maps_created;
   int capture_err = -ENOENT;
-  std::thread capture_load;
-  if (request.last_words != LastWordsPolicy::Never) {
-    loaded.last_words = open_part(request, core_btf, true, true);
-    if (loaded.last_words && reuse_shared_maps(loaded.last_words.get(), loaded.maps) == 0)
-      capture_load = std::thread([&] { capture_err = deathwatch_bpf__load(loaded.last_words.get()); });
-  }
-  int err = deathwatch_bpf__load(loaded.core.get());
-  if (err != 0 && err != -EPERM && err != -EACCES) {  // EPERM/EACCES: no privilege, no other form helps
-    reply.task_form = false;
-    loaded.core = open_part(request, core_btf, false, false);
-    err = !loaded.core                                                  ? -(errno ? errno : EINVAL)
-          : reuse_shared_maps(loaded.core.get(), loaded.maps) != 0 ? -EINVAL
-                                                                      : deathwatch_bpf__load(loaded.core.get());
-  }
+  std::jthread capture_load;
+  if (request.last_words != LastWordsPolicy::Never)
+    capture_load = std::jthread([&, shared = maps_created.get_future().share()] {
+      capture_err = load_capture(request, core_btf, shared, loaded.capture);
+    });
+  // Every way out of here tells the capture thread, which then ends (joined on the way out).
+  bool maps_told = false;
+  auto tell_maps = [&](const std::vector<SharedMap>* maps) {
+    if (!std::exchange(maps_told, true)) maps_created.set_value(maps);
+  };
+  struct Teller {
+    std::function<void()> tell;
+    ~Teller() { tell(); }
+  } teller{[&] { tell_maps(nullptr); }};
+  const int err = [&] {
+    loaded.core = open_core(request, core_btf);
+    if (!loaded.core) return errno ? -errno : -EINVAL;
+    if (int create_err = create_shared_maps(loaded.core->obj, loaded.maps); create_err != 0) return create_err;
+    if (int reuse_err = reuse_shared_maps(loaded.core->obj, loaded.maps); reuse_err != 0) return reuse_err;
+    tell_maps(&loaded.maps);
+    return deathwatch_bpf__load(loaded.core.get());
+  }();
+  tell_maps(nullptr);
   if (capture_load.joinable()) capture_load.join();
-  if (err != 0) return LoadReply{-err, 1, 0, reply.task_form, false};
-  reply.with_last_words = capture_err == 0;
-  if (!reply.with_last_words) loaded.last_words.reset();
+  if (err != 0) return LoadReply{-err, loaded.core ? 1 : 0, 0, false};
+  const bool with_last_words = capture_err == 0;
+  if (!with_last_words) loaded.capture.reset();
 
-  // One exit program: the capturing one where it loaded, else the plain one.
-  const bpf_program* unused_exit = reply.with_last_words ? loaded.core->progs.on_process_exit : nullptr;
-  if (int attach_err = attach_loaded(loaded.core.get(), unused_exit, loaded.links); attach_err != 0)
-    return LoadReply{-attach_err, 2, 0, reply.task_form, reply.with_last_words};
-  if (loaded.last_words)
-    if (int attach_err = attach_loaded(loaded.last_words.get(), nullptr, loaded.links); attach_err != 0)
-      return LoadReply{-attach_err, 2, 0, reply.task_form, reply.with_last_words};
-  return reply;
+  // One exit program: the capturing one where it loaded, else the core's.
+  const bpf_program* unused_exit = with_last_words ? loaded.core->progs.on_process_exit : nullptr;
+  if (int attach_err = attach_loaded(loaded.core->obj, unused_exit, loaded.links); attach_err != 0)
+    return LoadReply{-attach_err, 2, 0, with_last_words};
+  if (loaded.capture)
+    if (int attach_err = attach_loaded(loaded.capture->obj, nullptr, loaded.links); attach_err != 0)
+      return LoadReply{-attach_err, 2, 0, with_last_words};
+  return LoadReply{0, 0, 0, with_last_words};
 }
 
 // The helper's whole life: load, send, exit. Nothing here returns to the caller's code.
@@ -256,7 +349,7 @@ LoadReply load_here(const KernelLoadRequest& request, Loaded& loaded) {
   LoadReply reply = load_here(request, loaded);
   std::vector<int> fds;
   if (reply.err == 0) {
-    auto& maps = loaded.core->maps;
+    auto& maps = loaded.core->maps;  // the shared descriptors (reused by both objects)
     fds = {bpf_map__fd(maps.events), bpf_map__fd(maps.last_words_events), bpf_map__fd(maps.watched),
            bpf_map__fd(maps.dropped), bpf_map__fd(maps.batching)};
     for (const auto& link : loaded.links) {
@@ -352,7 +445,6 @@ Result<KernelObjects> KernelLoad::finish() {
   objects.dropped = std::move(fds[3]);
   objects.batching = std::move(fds[4]);
   for (std::size_t i = kMaps; i < fds.size(); ++i) objects.links.push_back(std::move(fds[i]));
-  objects.task_form = reply.task_form;
   objects.with_last_words = reply.with_last_words;
   return objects;
 }

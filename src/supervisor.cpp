@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -154,6 +155,7 @@ void Supervisor::start_target() {
   }
   target_ = child.pid;
   exec_report_ = std::move(child.exec_report);
+  launch_exec_event_due_ = true;
   c.process.exe = child.executable;
   c.process.started_at = WallClock::now();
   recorder_.set_target(target_);
@@ -402,7 +404,11 @@ bool Supervisor::lifecycle(const Observation& observation) {
     return false;
   }
   if (const auto* exec = std::get_if<ProcessExeced>(&observation); exec && exec->pid == target_) {
-    // With eBPF the first exec is confirmed by the exec report (check_exec_report).
+    // With eBPF the first exec is confirmed by the exec report (check_exec_report), and its
+    // kernel event is set aside, even when it comes after the report: taken as a second exec,
+    // it started a second Java agent session, whose SIGQUIT reached a JVM already listening
+    // (HotSpot then prints a thread dump on the command's stdout).
+    if (mode_ == Mode::Kernel && std::exchange(launch_exec_event_due_, false)) return false;
     if (mode_ == Mode::Kernel && !exec_confirmed_) return false;
     exec_confirmed_ = true;
     if (mode_ == Mode::Ptrace)  // only a ptrace tracer strips set-uid and file capabilities

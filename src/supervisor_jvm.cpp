@@ -27,6 +27,10 @@ void Supervisor::maybe_attach_jvm(const ProcessExeced& exec) {
     recorder_.set_java_last_words(exec.pid, std::nullopt, "no Java last words: the deathwatch agent jar is not installed");
     return;
   }
+  // One session per process: the same JVM told twice would get a second SIGQUIT once its
+  // attach listener is up, and print a thread dump on its stdout. (A JVM that execs another
+  // JVM keeps its pid, and its session.)
+  if (jvm_sessions_.contains(exec.pid)) return;
   auto session = std::make_unique<JvmAgentSession>();
   // The attach sends the JVM one SIGQUIT (HotSpot's attach request): deathwatch's own probe.
   recorder_.expect_probe_signal(exec.pid, SIGQUIT);

@@ -32,7 +32,6 @@ struct KernelObjects {
   ScopedFd dropped;            // per-CPU array: records that found their ring full
   ScopedFd batching;           // array: 1 while the watcher collects in batches
   std::vector<ScopedFd> links;
-  bool task_form = true;          // mark_victim passes the task here (else only its pid)
   bool with_last_words = false;   // the capture programs are loaded
 };
 

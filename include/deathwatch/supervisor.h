@@ -132,6 +132,9 @@ class Supervisor : public Observer {
   // (working_set.h): a short command never pays for it, a long watch stays small.
   bool working_set_trimmed_ = false;
   bool exec_confirmed_ = false;
+  // eBPF, launched command: the kernel's event for the command's exec, which the exec report
+  // stands for (check_exec_report) whether it comes before or after that report.
+  bool launch_exec_event_due_ = false;
   bool target_stopped_ = false;    // the target is in a job-control stop
   bool stop_with_target_ = false;  // a terminal stop (Ctrl+Z) asked the job to stop
   RewritePacer pacer_{kFlushPeriod};  // when the certificate file may be rewritten

@@ -1,47 +1,7 @@
-// The kernel side of last words (included by deathwatch.bpf.c, after its maps and helpers):
-// what is kept of a dying process, captured in the dying thread's own context while its
-// registers and memory are still there. The programs that call it are in deathwatch.bpf.c.
+// The kernel side of last words (included by last_words.bpf.c): what is kept of a dying
+// process, captured in the dying thread's own context while its registers and memory are
+// still there. Its maps are in deathwatch_common.bpf.h.
 #pragma once
-
-// Captures have a ring buffer of their own: at ~22 KiB each, a burst of failing children
-// must not crowd out the signal events, the main evidence (256 KiB: 11 captures in flight,
-// each waking deathwatch at once; what does not fit is counted and reported, and each page
-// costs deathwatch two of RSS).
-struct {
-  __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 1 << 18);
-} last_words_events SEC(".maps");
-
-// Processes whose last words are taken: the first capture wins (the thread that began the
-// death), the others (threads the group exit takes down) are not captured.
-// Not preallocated: entries exist only while a process dies, and a preallocated table is
-// charged to deathwatch's memory cgroup (which may be the target's, with a small limit).
-// 4,096 processes dying at once: a 65,536-bucket table took 0.7 ms of every start.
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 4096);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, u32);   // tgid
-  __type(value, u8);
-} last_words_taken SEC(".maps");
-
-// A fatal signal seen delivered, waiting for its thread's exit to be captured: at
-// signal_deliver the sighand lock is held with interrupts off, and the VMA iterator yields
-// nothing there; at sched_process_exit (6.16+) the thread still has its user registers (those
-// of its entry into the kernel) and its memory, and the iterator works.
-struct pending_death {
-  u32 tid;
-  int sig;
-  int code;
-  u64 fault_addr;
-};
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 4096);  // like last_words_taken
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, u32);  // tgid
-  __type(value, struct pending_death);
-} last_words_pending SEC(".maps");
 
 // Fields are read with BPF_CORE_READ, not dereferenced: each direct load through a trusted
 // pointer makes the verifier search the kernel's BTF by name (btf_nested_type_is_trusted),
@@ -52,13 +12,30 @@ extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma* it, struct task_struc
 extern struct vm_area_struct* bpf_iter_task_vma_next(struct bpf_iter_task_vma* it) __ksym;
 extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma* it) __ksym;
 
-static __always_inline void describe_mapping(struct dw_mapping* m, struct vm_area_struct* vma,
+// What is read of one mapping, inside the iterator loop (straight-line code, no branch).
+struct vma_facts {
+  u64 start;
+  u64 end;
+  u64 pgoff;
+  u64 flags;
+  u64 file;  // struct file*, as read: a plain number, never dereferenced but by BPF_CORE_READ
+};
+
+static __always_inline void read_vma(struct vma_facts* v, struct vm_area_struct* vma) {
+  v->start = BPF_CORE_READ(vma, vm_start);
+  v->end = BPF_CORE_READ(vma, vm_end);
+  v->pgoff = BPF_CORE_READ(vma, vm_pgoff);
+  v->flags = BPF_CORE_READ(vma, vm_flags);
+  v->file = (u64)BPF_CORE_READ(vma, vm_file);
+}
+
+static __always_inline void describe_mapping(struct dw_mapping* m, const struct vma_facts* v,
                                              struct mm_struct* mm) {
-  m->start = BPF_CORE_READ(vma, vm_start);
-  m->end = BPF_CORE_READ(vma, vm_end);
-  m->pgoff = (u64)BPF_CORE_READ(vma, vm_pgoff) << 12;
-  m->flags = (u32)(BPF_CORE_READ(vma, vm_flags) & 0xf);
-  struct file* f = BPF_CORE_READ(vma, vm_file);
+  m->start = v->start;
+  m->end = v->end;
+  m->pgoff = v->pgoff << 12;
+  m->flags = (u32)(v->flags & 0xf);
+  struct file* f = (struct file*)v->file;
   m->ino = 0;
   m->dev = 0;
   m->name[0] = 0;
@@ -77,37 +54,49 @@ static __always_inline void describe_mapping(struct dw_mapping* m, struct vm_are
   }
 }
 
-// The mapped files (each once: lowest start, highest end), the mapping holding the fault
-// address, and where the stack mapping ends (so the copy stops there). Everything the loop
-// carries lives in the event, not in registers: the verifier then sees each iteration as the
-// same state and the loop verifies in a few passes, whatever the number of mappings.
+// One mapping of the dying process, folded into the event: the mapped files (each once:
+// lowest start, highest end), the mapping holding the fault address, and where the stack
+// mapping ends (so the copy stops there). A global function: the verifier checks it once,
+// on its own, instead of walking each of its paths inside the iterator loop (7,800
+// instructions and 9-14 ms of every start with last words). Its arguments are what a global
+// function may take: memory of a known size (the ring buffer record, the facts on the
+// caller's stack) and numbers (the mm, as BPF_CORE_READ returned it).
+__noinline int fold_mapping(struct dw_last_words* e, const struct vma_facts* v, u64 mm_address) {
+  if (!e || !v) return 0;
+  struct mm_struct* mm = (struct mm_struct*)mm_address;
+  u64 start = v->start, end = v->end;
+  if (e->stack_end == 0 && e->regs[19] >= start && e->regs[19] < end) e->stack_end = end;
+  if (!e->fault_mapping_found && e->fault_addr >= start && e->fault_addr < end) {
+    describe_mapping(&e->fault_mapping, v, mm);
+    e->fault_mapping_found = 1;
+  }
+  struct file* f = (struct file*)v->file;
+  if (!f) return 0;
+  u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
+  u32 n = e->files;
+  if (n > 0 && n <= DW_FILES && e->file[(n - 1) & (DW_FILES - 1)].ino == ino) {
+    e->file[(n - 1) & (DW_FILES - 1)].end = end;  // another part of the same file
+    e->file[(n - 1) & (DW_FILES - 1)].flags |= (u32)(v->flags & 0xf);
+    return 0;
+  }
+  if (n >= DW_FILES) {
+    e->files_not_kept++;
+    return 0;
+  }
+  describe_mapping(&e->file[n & (DW_FILES - 1)], v, mm);
+  e->files = n + 1;
+  return 0;
+}
+
 static __always_inline void read_mappings(struct dw_last_words* e, struct task_struct* task,
                                           struct mm_struct* mm) {
   struct bpf_iter_task_vma it;
   struct vm_area_struct* vma;
+  struct vma_facts facts;
   bpf_iter_task_vma_new(&it, task, 0);
   while ((vma = bpf_iter_task_vma_next(&it))) {
-    u64 start = BPF_CORE_READ(vma, vm_start), end = BPF_CORE_READ(vma, vm_end);
-    if (e->stack_end == 0 && e->regs[19] >= start && e->regs[19] < end) e->stack_end = end;
-    if (!e->fault_mapping_found && e->fault_addr >= start && e->fault_addr < end) {
-      describe_mapping(&e->fault_mapping, vma, mm);
-      e->fault_mapping_found = 1;
-    }
-    struct file* f = BPF_CORE_READ(vma, vm_file);
-    if (!f) continue;
-    u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
-    u32 n = e->files;
-    if (n > 0 && n <= DW_FILES && e->file[(n - 1) & (DW_FILES - 1)].ino == ino) {
-      e->file[(n - 1) & (DW_FILES - 1)].end = end;  // another part of the same file
-      e->file[(n - 1) & (DW_FILES - 1)].flags |= (u32)(BPF_CORE_READ(vma, vm_flags) & 0xf);
-      continue;
-    }
-    if (n >= DW_FILES) {
-      e->files_not_kept++;
-      continue;
-    }
-    describe_mapping(&e->file[n & (DW_FILES - 1)], vma, mm);
-    e->files = n + 1;
+    read_vma(&facts, vma);
+    fold_mapping(e, &facts, (u64)mm);
   }
   bpf_iter_task_vma_destroy(&it);
 }

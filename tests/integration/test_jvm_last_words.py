@@ -17,7 +17,7 @@ dw = start(command + ["exit"], output=out, stdout=subprocess.PIPE, stderr=subpro
 stdout, stderr = dw.communicate(timeout=120)
 print(stderr.decode())
 check(dw.returncode == 4 == bare.returncode, f"exit status 4 as bare ({dw.returncode}, bare {bare.returncode})")
-check(stdout == bare.stdout, "the JVM's stdout is the same as a bare run's")
+check(stdout == bare.stdout, f"the JVM's stdout is the same as a bare run's ({stdout[:300]!r}, bare {bare.stdout[:100]!r})")
 # deathwatch's report is its own block: "deathwatch: ..." then indented lines.
 report_start = stderr.find(b"deathwatch: ")
 jvm_stderr = stderr[:report_start] if report_start >= 0 else stderr

@@ -105,11 +105,11 @@ TEST_CASE("fork, exec, exit and OOM events") {
   oom.target_tid = 51;
   oom.anon_rss_kib = 1024;
   oom.total_vm_kib = 2048;
-  const auto victim = std::get<OomVictim>(translate(oom, "tp_btf/mark_victim (task)"));
+  const auto victim = std::get<OomVictim>(translate(oom, "raw_tp/mark_victim"));
   CHECK(victim.pid == 50);
   CHECK(victim.tid == 51);
   CHECK(victim.anon_rss_kib == std::optional<long long>(1024));
-  CHECK(victim.hook == "tp_btf/mark_victim (task)");
+  CHECK(victim.hook == "raw_tp/mark_victim");
   REQUIRE(victim.triggered_by.has_value());
   CHECK(victim.triggered_by->identity.comm == std::optional<std::string>("killer"));
 }

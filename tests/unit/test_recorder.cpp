@@ -162,7 +162,7 @@ TEST_CASE("a descendant tree with an OOM victim: the grandchild's death explains
   OomVictim oom;
   oom.pid = oom.tid = 202;
   oom.time = b.at(1);
-  oom.hook = "tp_btf/mark_victim (task)";
+  oom.hook = "raw_tp/mark_victim";
   oom.anon_rss_kib = 65536;
   b.recorder.record(oom);
   CHECK(b.recorder.urgent());
