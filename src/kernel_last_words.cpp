@@ -73,6 +73,10 @@ DeathScene translate_last_words(const dw_last_words& e, MappedFileLocator& files
   const std::size_t stack_len = std::min<std::size_t>(e.stack_len, DW_STACK_LEN);
   scene.stack.assign(e.stack, e.stack + stack_len);
   if (stack_len == 0) scene.notes.push_back("no stack could be copied at the moment of death");
+  if (e.maps_busy > 0) spdlog::debug("last words of {}: the memory map was locked {} times", scene.pid, e.maps_busy);
+  if (e.maps_read == 0)
+    scene.notes.push_back("the memory map stayed locked at the moment of death (" + std::to_string(e.maps_busy) +
+                          " tries): the mapped files are not known");
 
   // While the process is still there (it often is, exiting), /proc names every file exactly.
   files.learn_maps_of(scene.pid);

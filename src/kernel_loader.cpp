@@ -189,7 +189,9 @@ CaptureSkeleton open_capture(const KernelLoadRequest& request, const char* core_
 }
 
 // Creates the maps of `obj` (the core object, which declares them all) once, for both objects
-// to use: the records of both go to the same rings, and the watched set is one.
+// to use: the records of both go to the same rings, and the watched set is one. The names are
+// kept here, before any reuse: bpf_map__reuse_fd renames a map to the kernel's name of the
+// descriptor, cut to 15 characters (last_words_even...).
 int create_shared_maps(bpf_object* obj, std::vector<SharedMap>& maps) {
   bpf_map* map;
   bpf_object__for_each_map(map, obj) {
@@ -241,7 +243,9 @@ BtfLookups kernel_btf_lookups(bpf_object* obj) {
 }
 
 // The stand-in for the kernel's BTF that `obj` needs, or nothing (libbpf then reads the real
-// one).
+// one). Only for vmlinux's own names: should libbpf miss a kfunc in it, it would look in the
+// modules' BTF, parsed on top of the stand-in with ids counted from it, and find nothing
+// right; the load then fails and is made again against the real BTF (load_capture).
 std::optional<std::vector<std::uint8_t>> stand_in_for(bpf_object* obj) {
   MappedFile mapped;
   if (!map_vmlinux_btf(mapped)) return std::nullopt;
@@ -257,14 +261,18 @@ int load_capture(const KernelLoadRequest& request, const char* core_btf,
                  std::shared_future<const std::vector<SharedMap>*> shared_maps, CaptureSkeleton& capture) {
   capture = open_capture(request, core_btf);
   if (!capture) return errno ? -errno : -EINVAL;
+#ifdef DEATHWATCH_WRAP_VMLINUX_BTF
   const auto stand_in = core_btf != nullptr ? stand_in_for(capture->obj) : std::nullopt;
+#else
+  const std::optional<std::vector<std::uint8_t>> stand_in;  // libbpf's own loader cannot be given one
+#endif
   const std::vector<SharedMap>* maps = shared_maps.get();
   if (maps == nullptr) return -ECANCELED;
   if (int err = reuse_shared_maps(capture->obj, *maps); err != 0) return err;
   t_stand_in = stand_in ? &*stand_in : nullptr;
   const int err = last_words_bpf__load(capture.get());
   t_stand_in = nullptr;
-  if (err == 0 || !stand_in) return err;
+  if (err == 0 || err == -EPERM || !stand_in) return err;  // no privilege: no BTF helps
   capture = open_capture(request, core_btf);
   if (!capture) return errno ? -errno : -EINVAL;
   if (int reuse_err = reuse_shared_maps(capture->obj, *maps); reuse_err != 0) return reuse_err;
@@ -301,8 +309,8 @@ LoadReply load_here(const KernelLoadRequest& request, Loaded& loaded) {
   const char* core_btf = min_btf.is_open()                               ? min_btf_path.c_str()
                          : !may_walk_modules && path_exists(kVmlinuxBtf) ? kVmlinuxBtf
                                                                          : nullptr;
-  // The capture object (which alone reads the kernel's BTF) is opened and loaded on another
-  // CPU meanwhile, with the maps this thread creates.
+  // The capture object (the one that needs the kernel's BTF beyond CO-RE) is opened and
+  // loaded on another CPU meanwhile, with the maps this thread creates.
   std::promise<const std::vector<SharedMap>*> maps_created;
   int capture_err = -ENOENT;
   std::jthread capture_load;

@@ -330,8 +330,10 @@ void Supervisor::prune_vanished_descendants() {
   // With eBPF, a descendant reaped by its parent since the last collection has its exit
   // record waiting in the ring (written before it could be reaped): collect it first.
   if (kernel_) consume_kernel_events();
-  for (pid_t pid : gone)
+  for (pid_t pid : gone) {
     if (recorder_.tree().is_alive(pid)) recorder_.record_vanished(pid, WallClock::now());
+    jvm_sessions_.erase(pid);  // its pid may come back as another JVM, which needs its own
+  }
 }
 
 void Supervisor::check_exec_report() {
@@ -409,7 +411,9 @@ bool Supervisor::lifecycle(const Observation& observation) {
     // it started a second Java agent session, whose SIGQUIT reached a JVM already listening
     // (HotSpot then prints a thread dump on the command's stdout).
     if (mode_ == Mode::Kernel && std::exchange(launch_exec_event_due_, false)) return false;
-    if (mode_ == Mode::Kernel && !exec_confirmed_) return false;
+    // A later exec (`nice java ...`) read before the report: the first exec is done, so its
+    // report is there to read, and comes first.
+    if (mode_ == Mode::Kernel && exec_report_.is_open() && !exec_confirmed_) check_exec_report();
     exec_confirmed_ = true;
     if (mode_ == Mode::Ptrace)  // only a ptrace tracer strips set-uid and file capabilities
       if (auto exe = read_link("/proc/" + std::to_string(target_) + "/exe"))

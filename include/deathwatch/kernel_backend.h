@@ -31,8 +31,8 @@ class KernelBackend {
   // process (kernel_loader.h), open() collects it. Fails (no BTF, no CAP_BPF and
   // CAP_PERFMON, a locked-down kernel, DEATHWATCH_NO_BPF set, or a build without eBPF) with
   // a message that says why; deathwatch then runs on without it.
-  // `last_words`: whether dying processes are captured (fentry/do_group_exit and
-  // tp_btf/signal_deliver); where this kernel cannot load those programs, the rest runs
+  // `last_words`: whether dying processes are captured (tp_btf/signal_deliver and the 6.16
+  // tp_btf/sched_process_exit); where this kernel cannot load those programs, the rest runs
   // without them and last_words_hook() says why.
   // `owner`: set for a caller who is not root. Processes whose uids or gids are not all the
   // owner's (a set-user-ID or set-group-ID descendant) are not reported: the caller does

@@ -98,7 +98,7 @@ struct OomVictim {
   pid_t pid = 0;  // the victim's tgid
   pid_t tid = 0;  // the task the tracepoint named
   WallTime time{};
-  std::string hook;  // how it was seen, e.g. "tp_btf/mark_victim (task)"
+  std::string hook;  // how it was seen, e.g. "raw_tp/mark_victim"
   std::optional<long long> total_vm_kib, anon_rss_kib, file_rss_kib, shmem_rss_kib;
   std::optional<CapturedTask> triggered_by;  // the task whose allocation ran the OOM killer
 };

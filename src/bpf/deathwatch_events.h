@@ -134,6 +134,8 @@ struct dw_last_words {
   unsigned int files;             /* valid entries in file[] */
   unsigned int files_not_kept;    /* mapped files beyond DW_FILES */
   unsigned int stack_len;         /* valid bytes in stack[] */
+  unsigned int maps_read;         /* 1: the mappings were walked; 0: the memory map stayed locked */
+  unsigned int maps_busy;         /* attempts that found the memory map locked (a /proc reader) */
   unsigned long long stack_end;   /* end of the mapping holding the stack pointer; 0 unknown */
   struct dw_mapping fault_mapping;
   struct dw_mapping file[DW_FILES];

@@ -44,8 +44,9 @@ int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo* info, struct k_s
 
 // Kernels from 6.16 fire sched_process_exit before the exiting task lets go of its memory
 // (and pass group_dead): the thread that called exit_group() is captured here, in its own
-// context, its registers still those of the syscall. kernel_backend.cpp loads this form
-// where the verifier accepts the second argument, else the one above (no exit capture).
+// context, its registers still those of the syscall. kernel_loader.cpp attaches this program
+// where the verifier accepts it (the second argument is 6.16's), else the core's plain exit
+// program (deathwatch.bpf.c: no exit capture). Never both: the exit would be reported twice.
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit_capturing, struct task_struct* p, bool group_dead) {
   struct task_struct* task = bpf_get_current_task_btf();
