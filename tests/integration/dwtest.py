@@ -65,6 +65,17 @@ def workdir():
     return tempfile.mkdtemp(prefix=os.path.basename(sys.argv[0]) + ".", dir=base)
 
 
+def compiled_java(name):
+    """tests/java/<name>.java compiled into a new work directory (returned), or a skip when
+    there is no JDK."""
+    if not (have("javac") and have("java")):
+        skip("javac/java not installed (the test setup installs default-jdk-headless)")
+    wd = workdir()
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java", name + ".java")
+    subprocess.run(["javac", "-d", wd, src], check=True)
+    return wd
+
+
 def start(command, output=None, extra=(), **popen):
     """Starts deathwatch [-o output] [extra] -- command; returns the Popen."""
     args = [DEATHWATCH]

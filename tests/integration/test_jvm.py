@@ -2,11 +2,7 @@
 a bash makes the JVM run its hook and exit 143, which is `signal` naming that bash."""
 from dwtest import *
 
-if not (have("javac") and have("java")):
-    skip("javac/java not installed (the test setup installs default-jdk-headless)")
-wd = workdir()
-src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java", "Hooked.java")
-subprocess.run(["javac", "-d", wd, src], check=True)
+wd = compiled_java("Hooked")
 
 out = os.path.join(wd, "exit.json")
 dw = start(["java", "-Xmx64m", "-cp", wd, "Hooked", "exit", "4"], output=out,

@@ -4,11 +4,7 @@ same as a bare run's; a JVM stopped by SIGTERM names its "SIGTERM handler" threa
 agent's SIGQUIT (HotSpot's attach request) is deathwatch's own probe: not recorded."""
 from dwtest import *
 
-if not (have("javac") and have("java")):
-    skip("javac/java not installed (the test setup installs default-jdk-headless)")
-wd = workdir()
-src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java", "SelfKill.java")
-subprocess.run(["javac", "-d", wd, src], check=True)
+wd = compiled_java("SelfKill")
 command = ["java", "-Xmx64m", "-cp", wd, "SelfKill"]
 
 bare = subprocess.run(command + ["exit"], capture_output=True, timeout=120)

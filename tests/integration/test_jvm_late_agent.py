@@ -4,11 +4,7 @@ run, can no longer add a hook of its own: it reports the exiting thread at once,
 certificate still names System.exit's caller."""
 from dwtest import *
 
-if not (have("javac") and have("java")):
-    skip("javac/java not installed (the test setup installs default-jdk-headless)")
-wd = workdir()
-src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "java", "ExitDuringHooks.java")
-subprocess.run(["javac", "-d", wd, src], check=True)
+wd = compiled_java("ExitDuringHooks")
 out = os.path.join(wd, "late.json")
 dw = start(["java", "-Xmx64m", "-cp", wd, "ExitDuringHooks"], output=out,
            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
