@@ -8,9 +8,11 @@ require_root()
 with MemoryCgroup(64 << 20) as cg:
     before = cg.oom_kills()
     out = os.path.join(workdir(), "cert.json")
-    proc = subprocess.run(cg.enter_command([DEATHWATCH, "-o", out, "--", program("memory_hog")]),
-                          capture_output=True, timeout=120)
-    print(proc.stderr.decode())
+    proc = subprocess.Popen(cg.enter_command([DEATHWATCH, "-o", out, "--", program("memory_hog")]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, stderr = proc.communicate(timeout=120)
+    watcher = proc.pid  # the shell execs deathwatch
+    print(stderr.decode())
     check(killed_by(proc.returncode, signal.SIGKILL), f"the hog was SIGKILLed ({proc.returncode})")
     check(cg.oom_kills() > before, "the cgroup's oom_kill counter rose (ground truth)")
     cert = load(out)
@@ -24,7 +26,12 @@ with MemoryCgroup(64 << 20) as cg:
     check(oom["anon_rss_kib"] and oom["anon_rss_kib"] > 32 * 1024, f"victim's anon RSS ({oom['anon_rss_kib']} KiB)")
     if MODE == "kernel":
         check(oom["source"].startswith("ebpf"), f"source ebpf ({oom['source']})")
-        check(oom["triggered_by"]["pid"] == cert["process"]["pid"], "the hog's own allocation triggered it")
+        # The allocation that hit the limit is the hog's, or deathwatch's own (it shares the
+        # cgroup, and its writes' page cache is charged there): seen in 7 runs of 12 in one hour.
+        trigger = oom["triggered_by"]
+        check(trigger["pid"] == cert["process"]["pid"] or (trigger["pid"] == watcher and trigger["comm"] == "deathwatch"),
+              f"an allocation in the cgroup triggered it ({trigger['comm']} {trigger['pid']}; "
+              f"hog {cert['process']['pid']}, deathwatch {watcher})")
         check(c["sender"] is None, "the trigger is not called the killer")
     else:
         check(oom["source"] in ("kernel log", "memory.oom_control", "memory.events"), f"source {oom['source']}")
