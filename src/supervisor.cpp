@@ -173,10 +173,14 @@ void Supervisor::start_target() {
   choose_backend([this] { return tracer_.seize_waiting_child(target_); });
   c.watcher.backends.push_back({"wait-status", true, "exit code or terminating signal, rusage"});
   for (auto& b : oom_probe_->backends()) c.watcher.backends.push_back(std::move(b));
-  write_certificate();
-  // Only now, with the record on disk and the backend attached, may the command run.
-  // EPIPE: the child died before its release (killed meanwhile); its wait status says how.
+  // Only now, with the backend attached, may the command run. EPIPE: the child died before
+  // its release (killed meanwhile); its wait status says how.
   if (auto st = release_child(child); !st && st.error().err != EPIPE) warn(st.error().describe());
+  // The record on disk names the command, its pid and the backends. Written while the
+  // command execs rather than before it may (the rename alone is 0.3-0.5 ms of start-up):
+  // nothing observed is lost meanwhile, a ptrace stop or a ring-buffer record waits for the
+  // loop, and the certificate written at open_outputs is on disk already.
+  write_certificate();
 }
 
 void Supervisor::choose_backend(const std::function<Status()>& seize) {
@@ -359,10 +363,16 @@ void Supervisor::reap() {
   const bool traced = mode_ == Mode::Ptrace;
   // Only the target's own rusage is reported; collecting one is not free (wait_next).
   while (auto reaped = wait_next(traced, target_)) {
-    if (traced)
-      tracer_.dispatch(reaped->pid, reaped->raw_status, reaped->usage ? &*reaped->usage : nullptr);
-    else
+    if (!traced) {
       on_plain_wait_status(*reaped);
+      continue;
+    }
+    const bool answered = tracer_.dispatch(reaped->pid, reaped->raw_status, reaped->usage ? &*reaped->usage : nullptr);
+    // Not resumed (a failed PTRACE_CONT): collected, or it would be reported forever.
+    if (reaped->still_reported && !answered) {
+      if (auto ended = collect_unanswered_stop(reaped->pid, target_))
+        tracer_.dispatch(ended->pid, ended->raw_status, ended->usage ? &*ended->usage : nullptr);
+    }
   }
 }
 

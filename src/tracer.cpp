@@ -95,7 +95,18 @@ Tracer::Tracee& Tracer::tracee_for(pid_t tid) {
   return tracees_[tid];
 }
 
-void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage* usage) {
+bool Tracer::resume(pid_t tid, Resume how, int signo) {
+  answered_ = resume_tracee(tid, how, signo);
+  return answered_;
+}
+
+bool Tracer::dispatch(pid_t tid, int raw_status, const struct rusage* usage) {
+  answered_ = false;
+  handle(tid, raw_status, usage);
+  return answered_;
+}
+
+void Tracer::handle(pid_t tid, int raw_status, const struct rusage* usage) {
   const WaitStatus ws = WaitStatus::decode(raw_status, /*traced=*/true);
   spdlog::trace("tid {}: {}", tid, ws.describe());
   using Kind = WaitStatus::Kind;
@@ -122,11 +133,11 @@ void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage* usage) {
     case Kind::CloneEvent:
     case Kind::ForkEvent:
       on_new_task_event(tid, ws);
-      resume_tracee(tid, Resume::Continue, 0);
+      resume(tid, Resume::Continue, 0);
       return;
     case Kind::ExecEvent:
       on_exec_event(tid, tracee);
-      resume_tracee(tid, Resume::Continue, 0);
+      resume(tid, Resume::Continue, 0);
       return;
     case Kind::ExitEvent:  // about to exit; the final status follows
       // Its status: for the leader's ProcessExiting, and for every thread's last words.
@@ -136,18 +147,18 @@ void Tracer::dispatch(pid_t tid, int raw_status, const struct rusage* usage) {
           capture_at_exit(tid, tracee, static_cast<int>(*status));
         }
       }
-      resume_tracee(tid, Resume::Continue, 0);
+      resume(tid, Resume::Continue, 0);
       return;
     case Kind::EventStop:  // PTRACE_INTERRUPT or a new tracee's first stop
       if (tracee.new_descendant) {
         tracee.new_descendant = false;
         (void)ptrace_setoptions(tid, descendant_trace_options());
       }
-      resume_tracee(tid, Resume::Continue, 0);
+      resume(tid, Resume::Continue, 0);
       return;
     case Kind::VforkDoneEvent:
     case Kind::Unknown:
-      resume_tracee(tid, Resume::Continue, 0);
+      resume(tid, Resume::Continue, 0);
       return;
     case Kind::Exited:
     case Kind::Killed:
@@ -164,7 +175,7 @@ void Tracer::detach_at_stop(pid_t tid, Tracee& tracee, const WaitStatus& ws) {
     if (auto info = ptrace_getsiginfo(tid)) observer_.observe(signal_seen(tracee.tgid, tid, *info));
     deliver = ws.value;
   }
-  (void)ptrace_detach(tid, deliver);
+  answered_ = ptrace_detach(tid, deliver).ok();
   tracees_.erase(tid);
 }
 
@@ -179,7 +190,7 @@ void Tracer::on_signal_delivery(pid_t tid, Tracee& tracee, int signo) {
   observer_.observe(seen);
   capture_fatal_delivery(tid, tracee, *info, seen.disposition);
   // Re-injecting the same number keeps the whole siginfo the kernel queued.
-  resume_tracee(tid, Resume::Continue, signo);
+  resume(tid, Resume::Continue, signo);
 }
 
 void Tracer::capture_fatal_delivery(pid_t tid, Tracee& tracee, const siginfo_t& info, Disposition disposition) {
@@ -224,7 +235,7 @@ void Tracer::on_group_stop(pid_t tid, Tracee& tracee, int signo) {
   const bool first_report = tracee.state != TraceeState::GroupStopped;
   tracee.state = TraceeState::GroupStopped;
   // PTRACE_LISTEN keeps it stopped exactly as without a tracer (PTRACE_CONT would run it).
-  if (resume_tracee(tid, Resume::Listen, 0) && first_report)
+  if (resume(tid, Resume::Listen, 0) && first_report)
     observer_.observe(JobControl{tracee.tgid, signo, true});
 }
 

@@ -80,6 +80,12 @@ std::optional<Reaped> wait_next(bool traced, pid_t usage_of) {
       return std::nullopt;  // ECHILD: nothing left to wait for
     }
     if (peek.si_pid == 0) return std::nullopt;  // nothing pending
+    // wait4's form of a stop: the stop code above 0x7f. An exec event is the exception, and
+    // is collected: after a thread other than the leader exec'd (it took the leader's pid),
+    // ptrace requests fail with ESRCH until the event is waited for (the kernel's
+    // looks_like_a_spurious_pid in ptrace_freeze_traced).
+    if (traced && peek.si_code == CLD_TRAPPED && (peek.si_status >> 8) != PTRACE_EVENT_EXEC)
+      return Reaped{peek.si_pid, (peek.si_status << 8) | 0x7f, std::nullopt, /*still_reported=*/true};
     // A ptrace stop holds the tracee until it is resumed; any other status of usage_of may
     // already be (or become) its end, so it is collected with the rusage.
     const bool want_usage = peek.si_pid == usage_of && peek.si_code != CLD_TRAPPED;
@@ -94,6 +100,21 @@ std::optional<Reaped> wait_next(bool traced, pid_t usage_of) {
     if (got == 0 || (got < 0 && errno == EINTR)) continue;  // it changed in between: look again
     return std::nullopt;
   }
+}
+
+std::optional<Reaped> collect_unanswered_stop(pid_t pid, pid_t usage_of) {
+  Reaped r;
+  struct rusage usage {};
+  for (;;) {
+    const pid_t got = ::wait4(pid, &r.raw_status, __WALL | WNOHANG, pid == usage_of ? &usage : nullptr);
+    if (got == pid) break;
+    if (got < 0 && errno == EINTR) continue;
+    return std::nullopt;  // gone, or no longer stopped
+  }
+  r.pid = pid;
+  if (WIFSTOPPED(r.raw_status)) return std::nullopt;  // the stop itself: collected, nothing new
+  if (pid == usage_of) r.usage = usage;
+  return r;
 }
 
 }  // namespace deathwatch

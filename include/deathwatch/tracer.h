@@ -19,6 +19,7 @@
 #include "deathwatch/error.h"
 #include "deathwatch/last_words.h"
 #include "deathwatch/observation.h"
+#include "deathwatch/ptrace_calls.h"
 #include "deathwatch/wait_status.h"
 
 namespace deathwatch {
@@ -33,8 +34,10 @@ class Tracer {
   // without changing the child's state.
   Status seize_waiting_child(pid_t pid);
 
-  // Handles one wait status of a tracee; `usage` is its wait4 rusage, if collected.
-  void dispatch(pid_t tid, int raw_status, const struct rusage* usage);
+  // Handles one wait status of a tracee; `usage` is its wait4 rusage, if collected. Returns
+  // whether a ptrace stop was answered (the tracee resumed, listening or detached): a stop
+  // looked at without being collected (wait_next) stays reported until it is.
+  bool dispatch(pid_t tid, int raw_status, const struct rusage* usage);
 
   // Seizes every thread of a running process (attach, --pid). Threads created while this
   // runs are caught by the clone events of those already seized.
@@ -57,6 +60,9 @@ class Tracer {
     bool new_descendant = false;  // first stop pending: switch to descendant_trace_options()
   };
 
+  void handle(pid_t tid, int raw_status, const struct rusage* usage);
+  // resume_tracee, noting that the stop was answered.
+  bool resume(pid_t tid, Resume how, int signo);
   Tracee& tracee_for(pid_t tid);
   void on_signal_delivery(pid_t tid, Tracee& tracee, int signo);
   void on_group_stop(pid_t tid, Tracee& tracee, int signo);
@@ -70,6 +76,7 @@ class Tracer {
   void capture_at_exit(pid_t tid, Tracee& tracee, int raw_status);
 
   Observer& observer_;
+  bool answered_ = false;  // the stop being dispatched was answered
   bool follow_forks_;
   LastWordsPolicy last_words_;
   // Processes whose dying thread is captured (an initiator): the rest of their threads'

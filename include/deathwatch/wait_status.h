@@ -41,6 +41,9 @@ struct Reaped {
   pid_t pid = 0;
   int raw_status = 0;                  // wait4 form; decode with WaitStatus::decode
   std::optional<struct rusage> usage;  // only for `usage_of`'s end (see wait_next)
+  // A ptrace stop read without being collected: reported again until the tracer answers
+  // it (resumes, listens or detaches); collect_unanswered_stop otherwise.
+  bool still_reported = false;
 };
 
 // Collects the next pending wait status of any child or tracee (__WALL, WNOHANG), or nothing
@@ -53,6 +56,16 @@ struct Reaped {
 // live threads costs N² (5,000 threads: seconds of system time). The status is first looked
 // at without being collected (waitid WNOWAIT), then collected for that pid alone. If a
 // ptrace stop of `usage_of` turns into its end in between (SIGKILL), its usage is unknown.
+//
+// A tracer's ptrace stop is not collected at all: the look (siginfo CLD_TRAPPED, si_status
+// the stop's whole code, event bits included) already says what wait4 would, and answering
+// the stop ends its report. One wait call per stop instead of two: a signal storm's every
+// signal is a stop.
 std::optional<Reaped> wait_next(bool traced, pid_t usage_of);
+
+// Collects a stop that wait_next left reported and the tracer could not answer (its
+// resume failed). Returns the status collected instead if the stop became an end (SIGKILL),
+// with its rusage if `pid` is `usage_of`.
+std::optional<Reaped> collect_unanswered_stop(pid_t pid, pid_t usage_of);
 
 }  // namespace deathwatch
