@@ -14,9 +14,9 @@
 char LICENSE[] SEC("license") = "GPL";
 
 // The current task: sender, bystander or OOM trigger. Everything is read now, in its context.
-// What of the current task to capture beyond its ids and comm: the rest is only read when it
-// means something (a process's signal to another; an OOM trigger; an exec's new argv), so a
-// storm of self-signals or SIGCHLDs stays cheap.
+// What of the current task to capture beyond its ids, start, cgroup and comm: the rest is only
+// read when it means something (a process's signal to another; an OOM trigger; an exec's new
+// argv). A signal with no sender to describe takes only the ids (fill_current_ids).
 #define DW_ANCESTRY 1
 #define DW_ARGS 2
 static __always_inline void fill_current(struct dw_event* e, int identity) {
@@ -64,6 +64,21 @@ static __always_inline void fill_current(struct dw_event* e, int identity) {
     len &= DW_ARGS_LEN - 1;  // a bound the verifier can see
     if (len > 0 && bpf_probe_read_user(e->args, len, (void*)start) == 0) e->args_len = len;
   }
+}
+
+// Only the current task's ids: for a signal with no sender to describe (its own, or one the
+// kernel made, where the current task is a bystander), user space reads no more. A storm of
+// such signals then costs no read of the current task beyond these helpers.
+static __always_inline void fill_current_ids(struct dw_event* e) {
+  u64 pid_tgid = bpf_get_current_pid_tgid();
+  e->cur_tid = (u32)pid_tgid;
+  e->cur_tgid = pid_tgid >> 32;
+  e->cur_uid = (u32)bpf_get_current_uid_gid();
+  e->cur_start_ns = 0;
+  e->cur_cgroup_id = 0;
+  e->cur_comm[0] = 0;
+  e->ancestors = 0;
+  e->args_len = 0;
 }
 
 // The signal's own fields, in a record of either size.
@@ -128,7 +143,7 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo* info, struct ta
     return 0;
   }
   fill_signal(e, task, tgid, sig, code, fault_addr, group, result);
-  fill_current(e, 0);
+  fill_current_ids(e);
   // A SIGKILL wakes deathwatch at once; the rest (self signals, SIGCHLD, timers) it collects
   // at its next wake-up, at most 100 ms later.
   bpf_ringbuf_submit(e, sig == 9 ? BPF_RB_FORCE_WAKEUP : lazy_wakeup());

@@ -24,11 +24,13 @@ static __always_inline bool killed_from_outside(struct task_struct* task) {
 
 SEC("tp_btf/signal_deliver")
 int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo* info, struct k_sigaction* ka) {
+  // What the signal does first (every delivery comes here, a storm's too): the cheapest
+  // test, and the one that lets nearly all of them go.
+  if (!fatal_by_default(sig)) return 0;
+  if (ka && BPF_CORE_READ(ka, sa.sa_handler) != 0) return 0;  // handled or ignored: lives on
   struct task_struct* task = bpf_get_current_task_btf();
   u32 tgid = BPF_CORE_READ(task, tgid);
   if (!is_watched(tgid) || !owned(task)) return 0;
-  if (!fatal_by_default(sig)) return 0;
-  if (ka && BPF_CORE_READ(ka, sa.sa_handler) != 0) return 0;  // handled or ignored: lives on
   if ((unsigned long)info <= 1 && sig == 9 && !killed_from_outside(task)) return 0;
   if (!claim_last_words(tgid)) return 0;  // another thread began the death
   struct pending_death pending = {.tid = BPF_CORE_READ(task, pid), .sig = sig};
