@@ -135,23 +135,28 @@ Disposition parse_stat_disposition(std::string_view stat_text, int signo) {
   return ((caught >> (signo - 1)) & 1ULL) ? Disposition::Handled : Disposition::Default;
 }
 
-Disposition read_disposition(pid_t pid, int signo) {
-  // Called at every ptrace signal-delivery stop, mostly for the same process (a storm): its
+Disposition read_disposition(pid_t pid, pid_t tid, int signo) {
+  // Called at every ptrace signal-delivery stop, mostly for the same thread (a storm): its
   // file stays open, one pread per signal instead of open, read and close (a third of the
-  // cost). For the first 31 signals /proc/PID/stat, which the kernel renders in less than
-  // half the time of status; status for the real-time ones (stat's masks stop at 31). The
-  // fd belongs to the process it was opened for: once that process is gone, reads fail, and
-  // a process that reuses its pid is opened afresh.
+  // cost). For the first 31 signals the stat file, which the kernel renders in less than half
+  // the time of status; status for the real-time ones (stat's masks stop at 31). The thread's
+  // own file (/proc/PID/task/TID), not the process's: the actions are shared by all threads,
+  // and the kernel renders it without summing every thread's times (4.0 against 4.6 us a
+  // read, the largest part of deathwatch's work per signal). The fd belongs to the thread it
+  // was opened for: once that thread is gone, reads fail, and a thread that reuses its id is
+  // opened afresh.
   static ScopedFd proc_fd;
-  static pid_t proc_pid = 0;
+  static pid_t proc_tid = 0;
   static bool proc_is_stat = false;
   const bool use_stat = signo >= 1 && signo <= 31;
   char buf[8192];
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (proc_pid != pid || proc_is_stat != use_stat || !proc_fd.is_open()) {
-      proc_pid = pid;
+    if (proc_tid != tid || proc_is_stat != use_stat || !proc_fd.is_open()) {
+      proc_tid = tid;
       proc_is_stat = use_stat;
-      proc_fd.reset(::open(("/proc/" + std::to_string(pid) + (use_stat ? "/stat" : "/status")).c_str(), O_RDONLY | O_CLOEXEC));
+      const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) +
+                               (use_stat ? "/stat" : "/status");
+      proc_fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
       if (!proc_fd.is_open()) return Disposition::Unknown;
     }
     const ssize_t n = ::pread(proc_fd.get(), buf, sizeof buf, 0);

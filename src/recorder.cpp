@@ -1,8 +1,13 @@
 #include "deathwatch/recorder.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "deathwatch/procfs.h"
+#include "deathwatch/scoped_fd.h"
 #include "deathwatch/signals.h"
 #include "deathwatch/verdict.h"
 
@@ -70,6 +75,21 @@ Sender ProcfsLookup::sender(const SignalSender& sender, pid_t receiver) {
 }
 
 Sender ProcfsLookup::identity(pid_t pid) { return read_process_identity(pid); }
+
+std::optional<std::string> ProcfsLookup::comm(pid_t pid) {
+  // At every descendant's exit stop: one open, one read (a name is at most 16 bytes) and a
+  // close, nothing else.
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/comm", static_cast<int>(pid));
+  ScopedFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd.is_open()) return std::nullopt;
+  char buf[64];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  std::string name(buf, static_cast<std::size_t>(n));
+  if (name.back() == '\n') name.pop_back();
+  return name;
+}
 
 Recorder::Recorder(ProcessLookup& lookup, SignalForwarder& forwarder, Outputs& outputs,
                    pid_t watcher, bool follow)
@@ -165,7 +185,18 @@ bool Recorder::attribute_sender(SignalRecord& record, const SignalSender& sender
     }
   }
   record.sender = lookup_.sender(sender, record.pid);
+  if (!record.sender->comm) name_exited_sender(*record.sender, sender.pid, record.time);
   return true;
+}
+
+void Recorder::name_exited_sender(Sender& sender, pid_t pid, WallTime signal_time) const {
+  auto it = exited_names_.find(pid);
+  // Its exit came after the signal was sent; long after, the pid may be another's by now.
+  if (it == exited_names_.end() || signal_time - it->second.at > std::chrono::seconds(10)) return;
+  sender.pid = pid;
+  sender.comm = it->second.comm;
+  if (const auto* argv = tree_.argv_of(pid); argv && !argv->empty()) sender.cmdline = *argv;
+  sender.note = "it ended before its signal was seen: named as it was at its exit";
 }
 
 void Recorder::add(SignalRecord record, bool names_other_process) {
@@ -212,6 +243,7 @@ void Recorder::record_unseen_forward(int signo, const Sender& from, WallTime whe
 void Recorder::on_started(const ProcessStarted& started) {
   if (!follow_) return;
   tree_.on_start(started.pid, started.parent, started.time);
+  exited_names_.erase(started.pid);
   dirty_ = true;
 }
 
@@ -238,11 +270,20 @@ void Recorder::on_execed(const ProcessExeced& exec) {
 void Recorder::on_exiting(const ProcessExiting& exiting) {
   if (exiting.pid == target_ || !tree_.is_descendant(exiting.pid)) return;
   // Read its command line now, while it still has its memory, but only for a death worth
-  // listing: a normal exit (most of a busy supervisor's children) costs nothing here.
+  // listing; a normal exit (most of a busy supervisor's children) costs one read of its name,
+  // kept in case it sent a signal whose delivery stop is read after its end.
   const Outcome outcome = outcome_from(WaitStatus::decode(exiting.raw_status, false));
-  if (outcome.is_normal() && !signalled_pids_.count(exiting.pid)) return;
-  const Sender id = lookup_.identity(exiting.pid);
-  tree_.on_exec(exiting.pid, id.cmdline.value_or(std::vector<std::string>{}), id.exe);
+  std::optional<std::string> comm;
+  if (outcome.is_normal() && !signalled_pids_.count(exiting.pid)) {
+    comm = lookup_.comm(exiting.pid);
+  } else {
+    const Sender id = lookup_.identity(exiting.pid);
+    tree_.on_exec(exiting.pid, id.cmdline.value_or(std::vector<std::string>{}), id.exe);
+    comm = id.comm;
+  }
+  if (!comm) return;
+  if (exited_names_.size() >= 4096) exited_names_.clear();  // a safety net: entries leave at restart
+  exited_names_[exiting.pid] = ExitedName{std::move(*comm), WallClock::now()};
 }
 
 void Recorder::on_ended(const ProcessEnded& ended) {

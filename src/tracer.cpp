@@ -28,7 +28,7 @@ SignalSeen signal_seen(pid_t tgid, pid_t tid, const siginfo_t& info) {
   seen.code = info.si_code;
   // The action the process has set decides what this delivery does: an ignored signal is
   // discarded by the kernel once re-injected, so it is never a cause.
-  seen.disposition = read_disposition(tgid, info.si_signo);
+  seen.disposition = read_disposition(tgid, tid, info.si_signo);
   const SignalOrigin origin = classify_origin(info.si_signo, info.si_code);
   if (origin == SignalOrigin::Fault) seen.fault_address = reinterpret_cast<std::uintptr_t>(info.si_addr);
   if (origin_names_sender(origin)) seen.sender = SignalSender{info.si_pid, info.si_uid, std::nullopt};

@@ -50,7 +50,9 @@ bool signal_pending(pid_t pid, int signo);
 Disposition parse_disposition(std::string_view status_text, int signo);
 // The same from /proc/<pid>/stat's sigignore and sigcatch: signals 1 to 31 only.
 Disposition parse_stat_disposition(std::string_view stat_text, int signo);
-Disposition read_disposition(pid_t pid, int signo);
+// read_: from thread `tid` of process `pid` (all threads share the actions), whose own file
+// the kernel renders without summing the whole group.
+Disposition read_disposition(pid_t pid, pid_t tid, int signo);
 // NUL-separated /proc/<pid>/cmdline into arguments.
 std::vector<std::string> split_cmdline(std::string_view raw);
 

@@ -43,6 +43,8 @@ class ProcessLookup {
   virtual Sender identity(pid_t pid) = 0;
   // `pid` ended: whatever was remembered about it no longer holds (its pid may be reused).
   virtual void forget(pid_t) {}
+  // The name of a live process, alone (cheaper than its identity).
+  virtual std::optional<std::string> comm(pid_t) { return std::nullopt; }
 };
 
 // The real one: /proc and libsystemd.
@@ -51,6 +53,7 @@ class ProcfsLookup : public ProcessLookup {
   Sender sender(const SignalSender& sender, pid_t receiver) override;
   Sender identity(pid_t pid) override;
   void forget(pid_t pid) override { receiver_in_our_pid_namespace_.erase(pid); }
+  std::optional<std::string> comm(pid_t pid) override;
 
  private:
   // Per receiver, for its life (a process never changes pid namespace): read once, not at
@@ -122,6 +125,8 @@ class Recorder {
   bool attribute_sender(SignalRecord& record, const SignalSender& sender);
   void add(SignalRecord record, bool names_other_process);
   void descendant_died(pid_t pid, const Outcome& outcome, WallTime when);
+  // A sender already gone when its signal was read (ptrace): named as it was at its exit.
+  void name_exited_sender(Sender& sender, pid_t pid, WallTime signal_time) const;
 
   ProcessLookup& lookup_;
   SignalForwarder& forwarder_;
@@ -138,6 +143,14 @@ class Recorder {
   std::map<RecordKey, std::size_t> record_index_;
   std::unordered_set<pid_t> signalled_pids_;           // received a signal from a process
   std::unordered_map<pid_t, OomKill> descendant_oom_;  // OOM victims not yet ended
+  // ptrace: the names of descendants that ended, read at their exit stop. A sender that ends
+  // at once (kill(1)) can be gone before the receiver's delivery stop is read: /proc no longer
+  // knows it, this does. Bounded; an entry leaves when its pid starts a process again.
+  struct ExitedName {
+    std::string comm;
+    WallTime at;
+  };
+  std::unordered_map<pid_t, ExitedName> exited_names_;
   bool dirty_ = false;
   bool urgent_ = false;
 };

@@ -37,6 +37,10 @@ class FakeLookup : public ProcessLookup {
     auto it = processes.find(pid);
     return it != processes.end() ? it->second : process_sender(pid, "?");
   }
+  std::optional<std::string> comm(pid_t pid) override {
+    auto it = processes.find(pid);
+    return it != processes.end() ? it->second.comm : std::nullopt;
+  }
 };
 
 // What the sinks were told.
@@ -221,4 +225,28 @@ TEST_CASE("what the file needs: changes are dirty, a new sender or an OOM victim
   b.recorder.record(kill_from(kTarget, 300, SIGHUP, b.at(0.4)));  // a repeat: not news
   CHECK(b.recorder.dirty());
   CHECK_FALSE(b.recorder.urgent());
+}
+
+TEST_CASE("ptrace: a sender that ended before its signal was read is named as it exited") {
+  Bench b;
+  b.recorder.record(ProcessStarted{201, kTarget, b.at(0.1)});  // the receiver
+  b.recorder.record(ProcessStarted{202, kTarget, b.at(0.2)});  // kill(1), its sender
+  b.lookup.processes[202] = process_sender(202, "kill");
+  b.recorder.record(ProcessExiting{202, exit_status(0)});  // its exit stop: the name is read
+  b.lookup.processes.erase(202);                            // and it is gone from /proc
+  b.recorder.record(kill_from(201, 202, SIGTERM, WallClock::now()));
+  const Certificate& c = b.recorder.snapshot();
+  REQUIRE(c.signals.size() == 1);
+  REQUIRE(c.signals[0].sender.has_value());
+  CHECK(c.signals[0].sender->pid == std::optional<pid_t>(202));
+  CHECK(c.signals[0].sender->comm == std::optional<std::string>("kill"));
+  REQUIRE(c.signals[0].sender->note.has_value());
+  CHECK(c.signals[0].sender->note->find("ended before its signal was seen") != std::string::npos);
+
+  // The pid starts another process: what was read at the old one's exit no longer holds.
+  b.recorder.record(ProcessStarted{202, kTarget, b.at(0.3)});
+  b.recorder.record(kill_from(201, 202, SIGUSR1, WallClock::now()));
+  const Certificate& after = b.recorder.snapshot();
+  REQUIRE(after.signals.size() == 2);
+  CHECK_FALSE(after.signals[1].sender->comm.has_value());
 }
